@@ -1,0 +1,26 @@
+"""Lepton Lab: a notebook-first training environment on a Dask cluster.
+
+The package's public names are re-exported here; heavy parts (the server, frameworks)
+are imported only when used so ``import lepton_lab`` stays cheap inside kernels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lepton_lab.cluster.attach import attach, detach
+from lepton_lab.kernels.device import device
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "attach", "detach", "device"]
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    from lepton_lab.server.app import LeptonLab
+
+    return [{"module": "lepton_lab.server.app", "app": LeptonLab}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "lepton-lab"}]

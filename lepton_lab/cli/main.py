@@ -1,0 +1,127 @@
+"""``lepton-lab``: the command line of Lepton Lab.
+
+Subcommands are small functions registered with argparse; each prints for people and exits
+non-zero with one readable line on failure (no traceback for a user mistake).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any, Callable
+
+from lepton_lab.cluster.manager import ClusterError, ClusterManager, ClusterSpec
+
+
+class CLIError(Exception):
+    """A failure to report as one line and exit status 2."""
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def format_status(status: dict[str, Any]) -> str:
+    """The cluster status as a short table, the way `lepton-lab cluster status` prints it."""
+    lines = [
+        f"mode:       {status['mode']} ({status['reason']})",
+        f"status:     {status['status']}" + (f" - {status['error']}" if status["error"] else ""),
+        f"scheduler:  {status['scheduler_address']}",
+        f"dashboard:  {status['dashboard_link'] or '-'}",
+        f"workers:    {status['totals']['workers']}   threads: {status['totals']['threads']}   "
+        f"memory: {_human_bytes(status['totals']['memory_used'])} / "
+        f"{_human_bytes(status['totals']['memory_limit'])}   gpus: {status['totals']['gpus']}",
+    ]
+    if status["workers"]:
+        lines.append(f"  {'name':<8} {'address':<24} {'threads':>7} {'memory':>22} {'gpu'}")
+        for w in status["workers"]:
+            gpu = w["gpu"]["name"] if w["gpu"] else "-"
+            mem = f"{_human_bytes(w['memory_used'])} / {_human_bytes(w['memory_limit'])}"
+            lines.append(f"  {w['name']:<8} {w['address']:<24} {w['nthreads']:>7} {mem:>22} {gpu}")
+    return "\n".join(lines)
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    from lepton_lab.cluster.attach import lab_scheduler_address
+
+    address = args.address or lab_scheduler_address(timeout=5)
+    spec = ClusterSpec(mode=address or "auto", dashboard_address="127.0.0.1:0")
+    manager = ClusterManager(spec)
+    try:
+        manager.start()
+        status = manager.status()
+    finally:
+        manager.close()
+    if not address:
+        status["note"] = "no lab cluster found: this was a temporary embedded cluster"
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the embedded cluster, show it, and run a small computation on its workers."""
+    import dask.array as da
+
+    import lepton_lab as ll
+    from lepton_lab.cluster.attach import embedded_cluster
+
+    t0 = time.perf_counter()
+    client = ll.attach(args.address)
+    started = time.perf_counter() - t0
+    manager = embedded_cluster()
+    if manager is not None:
+        print(format_status(manager.status()))
+    print(f"cluster ready in {started:.1f} s at {client.scheduler.address}")
+    x = da.random.default_rng(0).standard_normal((4000, 4000), chunks=(1000, 1000))
+    t0 = time.perf_counter()
+    future = client.compute((x @ x.T).mean())
+    value = future.result()
+    elapsed = time.perf_counter() - t0
+    per_worker = client.run(lambda dask_worker: dask_worker.state.executed_count)
+    print(f"mean of X @ X.T over a 4000x4000 array: {value:.4f} in {elapsed:.2f} s")
+    for address, count in sorted(per_worker.items()):
+        print(f"  {address} executed {count} tasks")
+    if sum(per_worker.values()) == 0:
+        raise CLIError("the workers report no executed tasks; the cluster did not compute")
+    ll.detach()
+    print("demo finished")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lepton-lab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded local cluster")
+    demo.add_argument("--address", help="use this scheduler instead of an embedded cluster")
+    demo.set_defaults(func=cmd_demo)
+
+    cluster = sub.add_parser("cluster", help="the lab's Dask cluster")
+    cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)
+    status = cluster_sub.add_parser("status", help="show mode, workers, memory and GPUs")
+    status.add_argument("--address", help="scheduler address (default: the lab's, else embedded)")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_cluster_status)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (CLIError, ClusterError, TimeoutError, OSError) as exc:
+        print(f"lepton-lab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""The lab's Dask cluster: choosing, starting or connecting, status, scaling, attaching."""
+
+from lepton_lab.cluster.attach import attach, detach
+from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
+from lepton_lab.cluster.manager import ClusterError, ClusterManager, ClusterSpec, choose_mode
+
+__all__ = [
+    "ClusterError",
+    "ClusterManager",
+    "ClusterSpec",
+    "GpuProbe",
+    "attach",
+    "choose_mode",
+    "detach",
+    "probe_gpus",
+]

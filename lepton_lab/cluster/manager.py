@@ -1,0 +1,398 @@
+"""Owning (or borrowing) the lab's Dask cluster.
+
+One :class:`ClusterManager` lives in the Jupyter server process, and one in any process that
+calls :func:`lepton_lab.attach` outside the lab. It decides the cluster kind, starts it bound to
+127.0.0.1 (or connects to a scheduler someone else runs), reports status, scales, and closes
+only what it started.
+"""
+
+from __future__ import annotations
+
+import collections
+import importlib.util
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
+
+log = logging.getLogger("lepton_lab.cluster")
+
+#: Requested modes; anything else must be a scheduler address.
+NAMED_MODES = ("auto", "local", "cuda")
+
+_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc|ws|wss)://)?[\w.\-\[\]:]+:\d+/?$")
+
+
+class ClusterError(RuntimeError):
+    """A cluster problem a person can act on; its message says what to do."""
+
+
+def is_scheduler_address(value: str) -> bool:
+    """True for ``tcp://host:port``-like strings (and bare ``host:port``)."""
+    return bool(_ADDRESS.match(value.strip()))
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """The cluster kind to run (``local``, ``cuda`` or ``external``) and why."""
+
+    kind: str
+    reason: str
+    address: str | None = None
+
+
+def choose_mode(requested: str, probe: GpuProbe, cuda_installed: bool) -> ModeChoice:
+    """Resolve a configured mode against what the machine has; raises on impossible asks."""
+    requested = (requested or "auto").strip()
+    if requested == "auto":
+        if probe.available and cuda_installed:
+            return ModeChoice("cuda", f"{probe.reason}: Dask-CUDA cluster, one worker per GPU")
+        if probe.available:
+            return ModeChoice(
+                "local",
+                f"{probe.reason} but dask-cuda is not installed "
+                "(pip install 'lepton-lab[cuda]'): CPU LocalCluster",
+            )
+        return ModeChoice("local", f"{probe.reason}: CPU LocalCluster")
+    if requested == "local":
+        return ModeChoice("local", "cluster_mode is 'local': CPU LocalCluster")
+    if requested == "cuda":
+        if not probe.available:
+            raise ClusterError(f"cluster_mode is 'cuda' but {probe.reason}; use 'auto' or 'local'")
+        if not cuda_installed:
+            raise ClusterError(
+                "cluster_mode is 'cuda' but dask-cuda is not installed: "
+                "pip install 'lepton-lab[cuda]'"
+            )
+        return ModeChoice("cuda", f"cluster_mode is 'cuda' and {probe.reason}")
+    if is_scheduler_address(requested):
+        address = requested if "://" in requested else f"tcp://{requested}"
+        return ModeChoice("external", f"connecting to the existing scheduler at {address}", address)
+    raise ClusterError(
+        f"cluster_mode {requested!r} is neither one of {', '.join(NAMED_MODES)} "
+        "nor a scheduler address like tcp://host:8786"
+    )
+
+
+@dataclass
+class ClusterSpec:
+    """How the cluster should look; mirrors the server's ``c.LeptonLab.*`` settings."""
+
+    mode: str = "auto"
+    n_workers: int | None = None
+    threads_per_worker: int | None = None
+    memory_limit: str | int | None = "auto"
+    dashboard_address: str = "127.0.0.1:8787"
+    max_workers: int = 32
+    start_timeout: float = 120.0
+
+
+@dataclass
+class _State:
+    status: str = "stopped"  # stopped | starting | running | error | closed
+    error: str | None = None
+    choice: ModeChoice | None = None
+    started_at: float | None = None
+    ready_at: float | None = None
+    events: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
+
+
+class ClusterManager:
+    """Starts, watches, scales and stops one cluster. Blocking methods; call from threads."""
+
+    def __init__(self, spec: ClusterSpec | None = None, probe: GpuProbe | None = None) -> None:
+        self.spec = spec or ClusterSpec()
+        self._probe = probe
+        self._state = _State()
+        self._lock = threading.RLock()
+        self._ready = threading.Event()
+        self._cluster: Any = None  # LocalCluster / LocalCUDACluster when we own it
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def probe(self) -> GpuProbe:
+        return self._probe or probe_gpus()
+
+    @property
+    def kind(self) -> str | None:
+        choice = self._state.choice
+        return choice.kind if choice else None
+
+    @property
+    def owned(self) -> bool:
+        """Whether the lab started this cluster (and so may scale and stop it)."""
+        return self.kind in ("local", "cuda")
+
+    @property
+    def scheduler_address(self) -> str | None:
+        if self._cluster is not None:
+            return self._cluster.scheduler_address
+        if self._client is not None:
+            return self._client.scheduler.address
+        return None
+
+    @property
+    def client(self) -> Any:
+        """The manager's own ``distributed.Client`` (None until running)."""
+        return self._client
+
+    @property
+    def startup_seconds(self) -> float | None:
+        s = self._state
+        return None if s.ready_at is None or s.started_at is None else s.ready_at - s.started_at
+
+    def start(self) -> None:
+        """Start or connect; on failure the state holds a readable error and this raises."""
+        with self._lock:
+            if self._state.status in ("starting", "running"):
+                return
+            self._begin()
+        self._start()
+
+    def _begin(self) -> None:
+        self._state.status = "starting"
+        self._state.error = None
+        self._state.started_at = time.monotonic()
+        self._ready.clear()
+
+    def _start(self) -> None:
+        from distributed import Client
+
+        try:
+            choice = choose_mode(
+                self.spec.mode, self.probe, importlib.util.find_spec("dask_cuda") is not None
+            )
+            self._state.choice = choice
+            if choice.kind == "external":
+                client = Client(choice.address, timeout=self.spec.start_timeout)
+            else:
+                self._cluster = self._start_cluster(choice.kind)
+                client = Client(self._cluster)
+            client.subscribe_topic("all", self._on_scheduler_event)
+            self._client = client
+        except Exception as exc:  # noqa: BLE001 - the state must record any failure
+            message = str(exc) if isinstance(exc, ClusterError) else f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                self._state.status = "error"
+                self._state.error = message
+            self._ready.set()
+            log.error("Lepton Lab cluster failed to start: %s", message)
+            self._close_quietly()
+            raise ClusterError(message) from exc
+        with self._lock:
+            self._state.status = "running"
+            self._state.ready_at = time.monotonic()
+        self._ready.set()
+        log.info(
+            "Lepton Lab cluster ready in %.1f s: %s (%s)",
+            self.startup_seconds,
+            self.describe(),
+            self._state.choice.reason,
+        )
+
+    def _start_cluster(self, kind: str) -> Any:
+        kwargs: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "dashboard_address": self.spec.dashboard_address,
+            "memory_limit": self.spec.memory_limit,
+        }
+        if self.spec.n_workers is not None:
+            kwargs["n_workers"] = self.spec.n_workers
+        if self.spec.threads_per_worker is not None:
+            kwargs["threads_per_worker"] = self.spec.threads_per_worker
+        if kind == "cuda":
+            # Imported lazily: dask-cuda and the CUDA bindings exist only with the [cuda] extra.
+            from dask_cuda import LocalCUDACluster
+
+            return LocalCUDACluster(resources={"GPU": 1}, **kwargs)
+        from distributed import LocalCluster
+
+        return LocalCluster(processes=True, **kwargs)
+
+    def start_in_background(
+        self, on_done: Callable[[ClusterManager], None] | None = None
+    ) -> threading.Thread:
+        """Start without blocking the caller (the server keeps serving while workers boot).
+
+        ``on_done`` is called from the starting thread once the cluster runs or has failed.
+        """
+
+        def run() -> None:
+            try:
+                self._start()
+            except ClusterError:
+                pass  # recorded in the state and logged
+            if on_done is not None:
+                on_done(self)
+
+        with self._lock:
+            if self._thread is not None:
+                return self._thread
+            self._begin()
+            self._thread = threading.Thread(target=run, name="lepton-cluster-start", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the cluster is running (True) or failed/timed out (False)."""
+        self._ready.wait(timeout)
+        return self._state.status == "running"
+
+    def close(self, timeout: float = 30) -> None:
+        """Stop what the lab started; an external cluster is only disconnected from.
+
+        A start still in progress is waited for first, so no half-started cluster outlives us.
+        """
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(self.spec.start_timeout)
+        with self._lock:
+            if self._state.status == "closed":
+                return
+            self._state.status = "closed"
+        self._close_quietly(timeout)
+
+    def _close_quietly(self, timeout: float = 30) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if client is not None:
+            try:
+                client.unsubscribe_topic("all")
+                client.close(timeout=timeout)
+            except Exception as exc:  # noqa: BLE001 - closing must not raise on the way out
+                log.debug("closing the cluster client: %s", exc)
+        if cluster is not None:
+            try:
+                cluster.close(timeout=timeout)
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing the cluster: %s", exc)
+
+    # -- observation -----------------------------------------------------------------------
+    def _on_scheduler_event(self, event: Any) -> None:
+        stamp, msg = event if isinstance(event, tuple) else (time.time(), event)
+        action = msg.get("action") if isinstance(msg, dict) else None
+        if action in ("add-worker", "remove-worker"):
+            self._state.events.append(
+                {
+                    "time": float(stamp),
+                    "action": action,
+                    "worker": msg.get("worker"),
+                    "reason": msg.get("stimulus_id") or msg.get("reason"),
+                }
+            )
+
+    def describe(self) -> str:
+        kind = self.kind
+        n = len(self._client.scheduler_info(n_workers=-1)["workers"]) if self._client else 0
+        label = {
+            "local": "CPU LocalCluster",
+            "cuda": "Dask-CUDA LocalCUDACluster",
+            "external": "existing cluster",
+        }.get(kind or "", "cluster")
+        return f"{label} with {n} worker{'s' if n != 1 else ''}"
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-ready snapshot: mode, addresses, workers with memory/CPU/GPU, totals, events."""
+        s = self._state
+        out: dict[str, Any] = {
+            "mode": s.choice.kind if s.choice else None,
+            "requested_mode": self.spec.mode,
+            "reason": s.choice.reason if s.choice else None,
+            "status": s.status,
+            "error": s.error,
+            "owned": self.owned,
+            "scheduler_address": None,
+            "dashboard_link": None,
+            "startup_seconds": self.startup_seconds,
+            "max_workers": self.max_workers(),
+            "workers": [],
+            "totals": {"workers": 0, "threads": 0, "memory_limit": 0, "memory_used": 0, "gpus": 0},
+            "events": list(s.events),
+        }
+        client = self._client
+        if s.status != "running" or client is None:
+            return out
+        try:
+            info = client.scheduler_info(n_workers=-1)
+        except Exception as exc:  # noqa: BLE001 - an unreachable scheduler is a status, not a crash
+            out["status"] = "unreachable"
+            out["error"] = f"{type(exc).__name__}: {exc}"
+            return out
+        out["scheduler_address"] = info.get("address") or self.scheduler_address
+        out["dashboard_link"] = self._dashboard_link(info)
+        workers = [_worker_view(addr, w) for addr, w in info.get("workers", {}).items()]
+        workers.sort(key=lambda w: (str(w["name"]), w["address"]))
+        out["workers"] = workers
+        out["totals"] = {
+            "workers": len(workers),
+            "threads": sum(w["nthreads"] for w in workers),
+            "memory_limit": sum(w["memory_limit"] or 0 for w in workers),
+            "memory_used": sum(w["memory_used"] or 0 for w in workers),
+            "gpus": sum(1 for w in workers if w["gpu"]),
+        }
+        return out
+
+    def _dashboard_link(self, info: dict[str, Any]) -> str | None:
+        if "dashboard" not in info.get("services", {}):
+            return None
+        try:
+            return self._client.dashboard_link
+        except Exception:  # noqa: BLE001 - a missing dashboard is not an error
+            return None
+
+    # -- control ---------------------------------------------------------------------------
+    def max_workers(self) -> int:
+        if self.kind == "cuda":
+            return max(self.probe.count, 1)
+        return self.spec.max_workers
+
+    def scale(self, n: int, timeout: float = 60) -> dict[str, Any]:
+        """Scale an owned cluster to ``n`` workers and wait until the scheduler sees them."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise ValueError(f"workers must be an integer, not {type(n).__name__}")
+        if n < 0 or n > self.max_workers():
+            raise ValueError(f"workers must be between 0 and {self.max_workers()}, got {n}")
+        if self._state.status != "running":
+            raise ClusterError(f"the cluster is {self._state.status}, not running; try again later")
+        if not self.owned:
+            raise ClusterError(
+                "this lab is attached to an existing cluster it does not own; "
+                "scale it with the tool that started it (dask-jobqueue, dask-kubernetes, ...)"
+            )
+        self._cluster.scale(n)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self._client.scheduler_info(n_workers=-1)["workers"]) == n:
+                return self.status()
+            time.sleep(0.1)
+        raise ClusterError(f"the cluster did not reach {n} workers within {timeout:.0f} s")
+
+
+def _worker_view(address: str, w: dict[str, Any]) -> dict[str, Any]:
+    metrics = w.get("metrics", {}) or {}
+    gpu_static = w.get("gpu") or {}
+    gpu_live = metrics.get("gpu") or {}
+    gpu = None
+    if gpu_static or gpu_live:
+        gpu = {
+            "name": gpu_static.get("name"),
+            "utilization": gpu_live.get("utilization"),
+            "memory_used": gpu_live.get("memory-used"),
+            "memory_total": gpu_static.get("memory-total"),
+        }
+    return {
+        "name": str(w.get("name", address)),
+        "address": address,
+        "nthreads": int(w.get("nthreads", 0)),
+        "memory_limit": int(w.get("memory_limit") or 0),
+        "memory_used": int(metrics.get("memory") or 0),
+        "cpu": float(metrics.get("cpu") or 0.0),
+        "status": w.get("status", "unknown"),
+        "gpu": gpu,
+    }

@@ -1,0 +1,40 @@
+"""The one place that names Lepton Lab's environment variables and resolves its paths.
+
+The server is configured with traitlets (``c.LeptonLab.*``); kernels, papermill jobs and the
+CLI run in other processes, so what they must know travels as environment variables named here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from jupyter_core.paths import jupyter_data_dir
+
+#: Scheduler address of the lab's cluster, exported to every kernel the server starts.
+ENV_SCHEDULER_ADDRESS = "LEPTON_LAB_SCHEDULER_ADDRESS"
+#: JSON file the server keeps up to date with the cluster's state; kernels started before
+#: the cluster was ready read the address from it.
+ENV_CLUSTER_FILE = "LEPTON_LAB_CLUSTER_FILE"
+#: "cpu" or "gpu": which Lepton kernel a process runs in.
+ENV_DEVICE = "LEPTON_LAB_DEVICE"
+#: Worker pool the kernel's work should go to ("cpu" or "gpu").
+ENV_POOL = "LEPTON_LAB_POOL"
+ENV_STATE_DIR = "LEPTON_LAB_STATE_DIR"
+ENV_DATABASE_URL = "LEPTON_LAB_DATABASE_URL"
+
+
+def state_dir(override: str | os.PathLike[str] | None = None) -> Path:
+    """Directory for the run/job store, artifacts and outputs; created on first use."""
+    raw = override or os.environ.get(ENV_STATE_DIR) or Path(jupyter_data_dir()) / "lepton_lab"
+    path = Path(raw).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def database_url(override: str | None = None, state: Path | None = None) -> str:
+    """SQLAlchemy URL of the store: a SQLite file in the state dir unless configured."""
+    url = override or os.environ.get(ENV_DATABASE_URL)
+    if url:
+        return url
+    return f"sqlite:///{(state or state_dir()) / 'lepton_lab.db'}"

@@ -1,0 +1,1 @@
+"""The ``lepton-cpu`` and ``lepton-gpu`` kernels: their launcher and device defaults."""

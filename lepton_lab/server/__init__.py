@@ -1,0 +1,1 @@
+"""The jupyter-server extension: the lab's cluster, REST API and OpenAPI document."""

@@ -1,0 +1,152 @@
+"""The Lepton Lab jupyter-server extension (``c.LeptonLab.*``).
+
+On start it begins the cluster in the background (the server answers at once; the sidebar shows
+"starting"), and when the cluster is ready it exports the scheduler address to the environment
+of every kernel the server starts afterwards. Kernels started earlier find it through a state
+file named in their environment. On stop it closes what it started and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, TraitError, Unicode, default, validate
+
+from lepton_lab.cluster.manager import NAMED_MODES, ClusterManager, ClusterSpec, is_scheduler_address
+from lepton_lab.config import settings
+
+
+class LeptonLab(ExtensionApp):
+    """Owns (or connects to) the lab's Dask cluster and serves the Lepton Lab REST API."""
+
+    name = "lepton_lab"
+    load_other_extensions = True
+
+    cluster_mode = Unicode(
+        "auto",
+        config=True,
+        help="'auto' (Dask-CUDA when NVML finds GPUs, else CPU LocalCluster), 'local', 'cuda', "
+        "or the address of an existing scheduler (tcp://host:8786) that the lab attaches to "
+        "but never stops.",
+    )
+    n_workers = Integer(
+        None, allow_none=True, config=True, help="Workers to start (default: Dask's choice)."
+    )
+    threads_per_worker = Integer(
+        None, allow_none=True, config=True, help="Threads per worker (default: Dask's choice)."
+    )
+    memory_limit = Unicode(
+        "auto", config=True, help="Memory limit per worker, e.g. '4GiB'; 'auto' splits RAM."
+    )
+    max_workers = Integer(32, config=True, help="Upper bound accepted by PATCH /cluster.")
+    dashboard_address = Unicode(
+        "127.0.0.1:8787", config=True, help="Where the Dask dashboard listens (loopback only)."
+    )
+    cluster_start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster.")
+    scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
+    state_dir = Unicode(config=True, help="Directory for the store, artifacts and outputs.")
+    database_url = Unicode(config=True, help="SQLAlchemy URL of the store (SQLite by default).")
+
+    @default("state_dir")
+    def _default_state_dir(self) -> str:
+        return str(settings.state_dir())
+
+    @default("database_url")
+    def _default_database_url(self) -> str:
+        return settings.database_url(state=Path(self.state_dir))
+
+    @validate("cluster_mode")
+    def _check_cluster_mode(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value in NAMED_MODES or is_scheduler_address(value):
+            return value
+        raise TraitError(
+            f"LeptonLab.cluster_mode={value!r}: use one of {', '.join(NAMED_MODES)} "
+            "or a scheduler address like tcp://127.0.0.1:8786"
+        )
+
+    @validate("n_workers", "threads_per_worker", "max_workers")
+    def _check_positive(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 0:
+            raise TraitError(f"LeptonLab.{proposal['trait'].name} must be >= 0, got {value}")
+        return value
+
+    def initialize_settings(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api")
+        self.cluster_manager = ClusterManager(
+            ClusterSpec(
+                mode=self.cluster_mode,
+                n_workers=self.n_workers,
+                threads_per_worker=self.threads_per_worker,
+                memory_limit=self.memory_limit,
+                dashboard_address=self.dashboard_address,
+                max_workers=self.max_workers,
+                start_timeout=self.cluster_start_timeout,
+            )
+        )
+        runtime_dir = Path(self.serverapp.runtime_dir)
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        self.cluster_file = runtime_dir / f"lepton-lab-cluster-{os.getpid()}.json"
+        # Set before any kernel can start, so every kernel can find the cluster.
+        os.environ[settings.ENV_CLUSTER_FILE] = str(self.cluster_file)
+        self._write_cluster_file({"status": "starting"})
+        self.log.info("Lepton Lab: starting the cluster (cluster_mode=%s)", self.cluster_mode)
+        self.cluster_manager.start_in_background(on_done=self._publish_cluster)
+
+    def initialize_handlers(self) -> None:
+        from lepton_lab.server.handlers import ROUTES
+
+        self.handlers.extend(ROUTES)
+
+    def _publish_cluster(self, manager: ClusterManager) -> None:
+        status = manager.status()
+        if status["status"] == "running":
+            address = status["scheduler_address"]
+            os.environ[settings.ENV_SCHEDULER_ADDRESS] = address
+            # Plain `distributed.Client()` in a kernel then finds the lab's cluster too.
+            os.environ.setdefault("DASK_SCHEDULER_ADDRESS", address)
+            self.log.info(
+                "Lepton Lab: %s at %s, ready %.1f s after start (%s); dashboard %s",
+                manager.describe(),
+                address,
+                status["startup_seconds"] or 0.0,
+                status["reason"],
+                status["dashboard_link"],
+            )
+        else:
+            self.log.error("Lepton Lab: the cluster did not start: %s", status["error"])
+        self._write_cluster_file(
+            {
+                "status": status["status"],
+                "error": status["error"],
+                "mode": status["mode"],
+                "scheduler_address": status["scheduler_address"],
+                "dashboard_link": status["dashboard_link"],
+                "server_pid": os.getpid(),
+            }
+        )
+
+    def _write_cluster_file(self, state: dict[str, Any]) -> None:
+        tmp = self.cluster_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.chmod(tmp, 0o600)
+        tmp.replace(self.cluster_file)
+
+    async def stop_extension(self) -> None:
+        self.log.info("Lepton Lab: stopping (the cluster is closed only if the lab started it)")
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.cluster_manager.close)
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        for name in (settings.ENV_SCHEDULER_ADDRESS, settings.ENV_CLUSTER_FILE):
+            os.environ.pop(name, None)
+        self.cluster_file.unlink(missing_ok=True)
+
+
+main = launch_new_instance = LeptonLab.launch_instance

@@ -6,12 +6,16 @@ are imported only when used so ``import lepton_lab`` stays cheap inside kernels.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from lepton_lab.cluster.attach import attach, detach
 from lepton_lab.kernels.device import device
 
 __version__ = "0.1.0"
+
+# A library leaves output to the application (server log, CLI); no stray stderr lines.
+logging.getLogger("lepton_lab").addHandler(logging.NullHandler())
 
 __all__ = ["__version__", "attach", "detach", "device"]
 

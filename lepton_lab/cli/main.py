@@ -51,7 +51,9 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     from lepton_lab.cluster.attach import lab_scheduler_address
 
     address = args.address or lab_scheduler_address(timeout=5)
-    spec = ClusterSpec(mode=address or "auto", dashboard_address="127.0.0.1:0")
+    spec = ClusterSpec(
+        mode=address or "auto", dashboard_address="127.0.0.1:0", start_timeout=args.timeout
+    )
     manager = ClusterManager(spec)
     try:
         manager.start()
@@ -107,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = cluster_sub.add_parser("status", help="show mode, workers, memory and GPUs")
     status.add_argument("--address", help="scheduler address (default: the lab's, else embedded)")
     status.add_argument("--json", action="store_true", help="print JSON")
+    status.add_argument(
+        "--timeout", type=float, default=10, help="seconds to wait for the scheduler (default 10)"
+    )
     status.set_defaults(func=cmd_cluster_status)
     return parser
 

@@ -18,7 +18,8 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, TraitError, Unicode, default, validate
 
-from lepton_lab.cluster.manager import NAMED_MODES, ClusterManager, ClusterSpec, is_scheduler_address
+
+from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
 from lepton_lab.config import settings
 
 
@@ -33,7 +34,8 @@ class LeptonLab(ExtensionApp):
         config=True,
         help="'auto' (Dask-CUDA when NVML finds GPUs, else CPU LocalCluster), 'local', 'cuda', "
         "or the address of an existing scheduler (tcp://host:8786) that the lab attaches to "
-        "but never stops.",
+        "but never stops. An impossible value is reported in the cluster status and log "
+        "(not silently replaced by another mode).",
     )
     n_workers = Integer(
         None, allow_none=True, config=True, help="Workers to start (default: Dask's choice)."
@@ -60,16 +62,6 @@ class LeptonLab(ExtensionApp):
     @default("database_url")
     def _default_database_url(self) -> str:
         return settings.database_url(state=Path(self.state_dir))
-
-    @validate("cluster_mode")
-    def _check_cluster_mode(self, proposal: dict[str, Any]) -> str:
-        value = str(proposal["value"]).strip()
-        if value in NAMED_MODES or is_scheduler_address(value):
-            return value
-        raise TraitError(
-            f"LeptonLab.cluster_mode={value!r}: use one of {', '.join(NAMED_MODES)} "
-            "or a scheduler address like tcp://127.0.0.1:8786"
-        )
 
     @validate("n_workers", "threads_per_worker", "max_workers")
     def _check_positive(self, proposal: dict[str, Any]) -> int | None:

@@ -1,0 +1,44 @@
+# Lepton Lab: `make demo` and `make test` set up everything they need in ./.venv.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.lepton-lab-installed
+SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labextension/src \
+	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
+	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
+
+.PHONY: demo test lab browser-deps wheel clean
+
+demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
+	$(BIN)/lepton-lab demo
+
+test: $(STAMP) browser-deps  ## every test suite: unit, server, kernel, fault, browser
+	$(BIN)/pytest
+
+lab: $(STAMP)  ## JupyterLab with the Lepton Lab extension
+	$(BIN)/jupyter lab
+
+# The package is installed as a user gets it: a wheel built from this tree (the hatch build
+# hook compiles the TypeScript extension), so tests exercise the wheel's kernelspecs,
+# prebuilt labextension and server config.
+$(STAMP): $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	rm -rf lepton_lab/labextension
+	$(BIN)/python -m pip install --quiet ".[dev]"
+	touch $(STAMP)
+
+# Browser tests drive Debian's chromium through Playwright (Playwright's own browser
+# download cannot reach its host here).
+browser-deps:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "browser tests need chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+
+wheel:
+	rm -rf lepton_lab/labextension dist
+	$(BIN)/python -m pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf $(VENV) dist lepton_lab/labextension labextension/lib labextension/node_modules

@@ -1,0 +1,173 @@
+"""A real ``jupyter lab`` (or ``jupyter server``) in a subprocess, for tests and benchmarks
+that need the whole server process: its start-up, its shutdown, and its kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LabServer:
+    """Starts ``python -m jupyterlab`` on 127.0.0.1 with a token; talks to it over HTTP."""
+
+    def __init__(
+        self,
+        root_dir: Path,
+        lepton: dict[str, Any] | None = None,
+        log_path: Path | None = None,
+        app: str = "jupyterlab",
+    ) -> None:
+        self.root_dir = Path(root_dir)
+        self.lepton = lepton or {}
+        self.app = app
+        self.port = free_port()
+        self.token = secrets.token_hex(16)
+        self.runtime_dir = self.root_dir.parent / f"runtime-{self.port}"
+        self.log_path = log_path or self.root_dir.parent / f"lab-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+        self.started_at: float | None = None
+        self.up_at: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            self.app,
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={self.token}",
+            f"--ServerApp.root_dir={self.root_dir}",
+        ]
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            cmd.append("--allow-root")  # CI and containers run as root
+        for key, value in self.lepton.items():
+            cmd.append(f"--LeptonLab.{key}={value}")
+        return cmd
+
+    def start(self, timeout: float = 90) -> LabServer:
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.runtime_dir))
+        for name in ("LEPTON_LAB_SCHEDULER_ADDRESS", "LEPTON_LAB_CLUSTER_FILE", "DASK_SCHEDULER_ADDRESS"):
+            env.pop(name, None)
+        self.started_at = time.monotonic()
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.root_dir
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                status, _ = self.request("GET", "api/status")
+                if status == 200:
+                    self.up_at = time.monotonic()
+                    return self
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise TimeoutError(f"jupyter did not answer within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-6000:]
+        except OSError:
+            return ""
+
+    def request(
+        self, method: str, path: str, body: Any = None, token: bool = True, timeout: float = 60
+    ) -> tuple[int, Any]:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(self.url + path.lstrip("/"), data=data, method=method)
+        if token:
+            req.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                raw = resp.read()
+                code = resp.status
+        except urllib.error.HTTPError as err:
+            raw, code = err.read(), err.code
+        try:
+            return code, json.loads(raw) if raw else None
+        except ValueError:
+            return code, raw.decode(errors="replace")
+
+    def wait_cluster(
+        self, predicate: Callable[[dict], bool] = lambda s: s["status"] == "running", timeout: float = 90
+    ) -> dict:
+        deadline = time.monotonic() + timeout
+        status: Any = None
+        while time.monotonic() < deadline:
+            code, status = self.request("GET", "lepton-lab/api/cluster")
+            if code == 200 and predicate(status):
+                return status
+            time.sleep(0.05)
+        raise TimeoutError(f"cluster status never matched; last: {status}\n{self.log()}")
+
+    def start_kernel(self, name: str) -> Any:
+        """Start a kernel through the REST API; return a blocking client connected to it."""
+        from jupyter_client import BlockingKernelClient
+
+        code, kernel = self.request("POST", "api/kernels", {"name": name})
+        assert code == 201, (code, kernel)
+        connection_file = self.runtime_dir / f"kernel-{kernel['id']}.json"
+        deadline = time.monotonic() + 30
+        while not connection_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        client = BlockingKernelClient()
+        client.load_connection_file(str(connection_file))
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        client.kernel_id = kernel["id"]
+        return client
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, as Ctrl-C or a service manager would; returns the exit status."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._log.close()
+
+
+def execute(client: Any, code: str, timeout: float = 120) -> str:
+    """Run code in a kernel; return its stdout/stderr text; fail on an error reply."""
+    out: list[str] = []
+
+    def hook(msg: dict) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+        elif msg["msg_type"] == "error":
+            out.append("\n".join(msg["content"]["traceback"]))
+
+    reply = client.execute_interactive(code, output_hook=hook, timeout=timeout)
+    assert reply["content"]["status"] == "ok", "".join(out)
+    return "".join(out)

@@ -36,7 +36,9 @@ BARE_CLUSTER = """
 import time
 t = time.perf_counter()
 from distributed import LocalCluster, Client
-c = LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0")
+c = LocalCluster(
+    n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+)
 cl = Client(c)
 print(time.perf_counter() - t)
 cl.close(); c.close()
@@ -68,7 +70,9 @@ def measure_startup(root: Path) -> tuple[float, float]:
 
 
 def bare_cluster_seconds() -> float:
-    out = subprocess.run([sys.executable, "-c", BARE_CLUSTER], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", BARE_CLUSTER], capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -93,7 +97,9 @@ def measure_latency(root: Path, calls: int) -> tuple[list[float], list[float]]:
                 t = time.perf_counter()
                 code, _ = server.request("GET", "api/status")
                 baseline.append((time.perf_counter() - t) * 1000)
-            busy_cpu = sum(w["cpu"] for w in server.request("GET", "lepton-lab/api/cluster")[1]["workers"])
+            busy_cpu = sum(
+                w["cpu"] for w in server.request("GET", "lepton-lab/api/cluster")[1]["workers"]
+            )
             client.cancel(futures)
         print(f"(workers' CPU during the calls: {busy_cpu:.0f}% summed over 2 workers)")
         return ours, baseline
@@ -108,29 +114,34 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         up, after_up, bare = [], [], []
+        total: list[float] = []
         for i in range(args.repeat):
             s_up, s_ready = measure_startup(Path(tmp) / f"start{i}")
             up.append(s_up)
             after_up.append(s_ready)
+            total.append(s_up + s_ready)
             bare.append(bare_cluster_seconds())
         print("\nstart-up (seconds, median of", args.repeat, "runs)")
         print(f"{'measure':<48}{'median':>8}{'max':>8}")
         rows = [
             ("jupyter lab spawn -> server answers", up),
             ("server answers -> lab cluster ready", after_up),
-            ("jupyter lab spawn -> lab cluster ready", [a + b for a, b in zip(up, after_up)]),
+            ("jupyter lab spawn -> lab cluster ready", total),
             ("baseline: bare LocalCluster(2) in fresh process", bare),
         ]
         for name, values in rows:
             print(f"{name:<48}{statistics.median(values):>8.2f}{max(values):>8.2f}")
-        ratio = statistics.median([a + b for a, b in zip(up, after_up)]) / statistics.median(bare)
+        ratio = statistics.median(total) / statistics.median(bare)
         print(f"ratio lab-ready-from-spawn / bare cluster: {ratio:.2f}")
         print(f"target: ready < 3 s after server up -> {'MET' if max(after_up) < 3 else 'MISSED'}")
 
         ours, baseline = measure_latency(Path(tmp) / "latency", args.calls)
         print(f"\nstatus latency over {args.calls} calls with busy workers (ms)")
         print(f"{'route':<36}{'median':>8}{'p99':>8}{'max':>8}")
-        for name, values in (("GET /lepton-lab/api/cluster", ours), ("baseline GET /api/status", baseline)):
+        for name, values in (
+            ("GET /lepton-lab/api/cluster", ours),
+            ("baseline GET /api/status", baseline),
+        ):
             print(
                 f"{name:<36}{statistics.median(values):>8.1f}"
                 f"{percentile(values, 99):>8.1f}{max(values):>8.1f}"

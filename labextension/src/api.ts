@@ -203,5 +203,5 @@ export function formatPercent(value: number | null | undefined): string {
   if (value === null || value === undefined || !isFinite(value)) {
     return '–';
   }
-  return `${value.toFixed(value >= 10 ? 0 : 1)} %`;
+  return `${value.toFixed(value >= 10 ? 0 : 1)}%`;
 }

@@ -14,8 +14,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
 

@@ -28,7 +28,7 @@ def configure_device(device: str) -> str | None:
 
     probe = probe_gpus()
     if not probe.available:
-        return f"Lepton Lab: no GPU on this machine ({probe.reason}); the GPU kernel runs on CPU."
+        return f"Lepton Lab: no GPU on this machine: {probe.reason}. The GPU kernel runs on CPU."
     # TensorFlow otherwise reserves all GPU memory at import, starving the Dask-CUDA workers.
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     return None

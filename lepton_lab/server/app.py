@@ -18,7 +18,6 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Integer, TraitError, Unicode, default, validate
 
-
 from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
 from lepton_lab.config import settings
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
@@ -64,7 +65,9 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
         except (ValueError, UnicodeDecodeError) as exc:
             raise client_error(400, f"the request body is not valid JSON: {exc}") from exc
         if not isinstance(body, dict):
-            raise client_error(400, f"the request body must be a JSON object, not {type(body).__name__}")
+            raise client_error(
+                400, f"the request body must be a JSON object, not {type(body).__name__}"
+            )
         return body
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -95,7 +98,9 @@ class ClusterHandler(LeptonHandler):
         body = self.json_body()
         unknown = sorted(set(body) - {"workers"})
         if unknown:
-            raise client_error(400, f"unknown field(s) {', '.join(unknown)}; only 'workers' can be set")
+            raise client_error(
+                400, f"unknown field(s) {', '.join(unknown)}; only 'workers' can be set"
+            )
         if "workers" not in body:
             raise client_error(400, "missing field 'workers' (the number of workers to scale to)")
         workers = body["workers"]

@@ -173,7 +173,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "responses": {
-                "Error": {"description": "What was wrong with the request", "content": _json("Error")}
+                "Error": {
+                    "description": "What was wrong with the request",
+                    "content": _json("Error"),
+                }
             },
             "securitySchemes": {
                 "token": {

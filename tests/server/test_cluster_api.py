@@ -71,11 +71,18 @@ BAD_BODIES = [
 
 
 @pytest.mark.parametrize("body,expected", BAD_BODIES)
-async def test_bad_scale_body_is_a_400_and_changes_nothing(jp_fetch, cluster_status, body, expected):
+async def test_bad_scale_body_is_a_400_and_changes_nothing(
+    jp_fetch, cluster_status, body, expected
+):
     before = await cluster_status()
     with pytest.raises(HTTPClientError) as info:
         await jp_fetch(
-            "lepton-lab", "api", "cluster", method="PATCH", body=body, allow_nonstandard_methods=True
+            "lepton-lab",
+            "api",
+            "cluster",
+            method="PATCH",
+            body=body,
+            allow_nonstandard_methods=True,
         )
     assert info.value.code == 400
     error = json.loads(info.value.response.body)

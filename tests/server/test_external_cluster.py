@@ -22,9 +22,19 @@ def external_cluster(tmp_path):
     bin_dir = Path(sys.executable).parent
     procs = [
         subprocess.Popen(
-            [bin_dir / "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
-             "--no-dashboard", "--scheduler-file", scheduler_file],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                bin_dir / "dask",
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                scheduler_file,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
     ]
     deadline = time.monotonic() + 60
@@ -33,10 +43,23 @@ def external_cluster(tmp_path):
     for name in ("ext-a", "ext-b"):
         procs.append(
             subprocess.Popen(
-                [bin_dir / "dask", "worker", "--scheduler-file", scheduler_file, "--name", name,
-                 "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                 "--memory-limit", "1GiB"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [
+                    bin_dir / "dask",
+                    "worker",
+                    "--scheduler-file",
+                    scheduler_file,
+                    "--name",
+                    name,
+                    "--nthreads",
+                    "1",
+                    "--host",
+                    "127.0.0.1",
+                    "--no-dashboard",
+                    "--memory-limit",
+                    "1GiB",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
     address = json.loads(scheduler_file.read_text())["address"]

@@ -14,7 +14,8 @@ client = ll.attach()
 pids = client.run(os.getpid)
 print("ADDRESS", client.scheduler.address)
 print("WORKERS", sorted(pids))
-print("DEVICE", os.environ.get("LEPTON_LAB_DEVICE"), ll.device(), repr(os.environ.get("CUDA_VISIBLE_DEVICES")))
+print("DEVICE", os.environ.get("LEPTON_LAB_DEVICE"), ll.device(),
+      repr(os.environ.get("CUDA_VISIBLE_DEVICES")))
 print("SUM", client.submit(sum, range(10)).result())
 """
 

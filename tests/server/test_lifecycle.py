@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import psutil
 import pytest
 
 from tests.support.labserver import LabServer
 
-LAB = {"cluster_mode": "local", "n_workers": 2, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:0"}
+LAB = {
+    "cluster_mode": "local",
+    "n_workers": 2,
+    "threads_per_worker": 1,
+    "dashboard_address": "127.0.0.1:0",
+}
 
 
 async def test_killed_worker_is_reported_and_replaced_by_its_nanny(lab_app, cluster_status):
@@ -26,7 +30,9 @@ async def test_killed_worker_is_reported_and_replaced_by_its_nanny(lab_app, clus
     )
     assert lost["status"] == "running"
     after = await cluster_status(
-        lambda s: s["totals"]["workers"] == 2 and victim not in {w["address"] for w in s["workers"]},
+        lambda s: (
+            s["totals"]["workers"] == 2 and victim not in {w["address"] for w in s["workers"]}
+        ),
         timeout=60,
     )
     assert after["scheduler_address"] == before["scheduler_address"]

@@ -13,8 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -69,7 +70,11 @@ class LabServer:
     def start(self, timeout: float = 90) -> LabServer:
         self.root_dir.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.runtime_dir))
-        for name in ("LEPTON_LAB_SCHEDULER_ADDRESS", "LEPTON_LAB_CLUSTER_FILE", "DASK_SCHEDULER_ADDRESS"):
+        for name in (
+            "LEPTON_LAB_SCHEDULER_ADDRESS",
+            "LEPTON_LAB_CLUSTER_FILE",
+            "DASK_SCHEDULER_ADDRESS",
+        ):
             env.pop(name, None)
         self.started_at = time.monotonic()
         self._log = open(self.log_path, "wb")
@@ -99,7 +104,11 @@ class LabServer:
     def request(
         self, method: str, path: str, body: Any = None, token: bool = True, timeout: float = 60
     ) -> tuple[int, Any]:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        data = (
+            None
+            if body is None
+            else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        )
         req = urllib.request.Request(self.url + path.lstrip("/"), data=data, method=method)
         if token:
             req.add_header("Authorization", f"token {self.token}")
@@ -115,7 +124,9 @@ class LabServer:
             return code, raw.decode(errors="replace")
 
     def wait_cluster(
-        self, predicate: Callable[[dict], bool] = lambda s: s["status"] == "running", timeout: float = 90
+        self,
+        predicate: Callable[[dict], bool] = lambda s: s["status"] == "running",
+        timeout: float = 90,
     ) -> dict:
         deadline = time.monotonic() + timeout
         status: Any = None

@@ -14,7 +14,11 @@ from lepton_lab.cluster.attach import embedded_cluster, lab_scheduler_address
 
 @pytest.fixture
 def no_lab(monkeypatch):
-    for name in ("LEPTON_LAB_SCHEDULER_ADDRESS", "LEPTON_LAB_CLUSTER_FILE", "DASK_SCHEDULER_ADDRESS"):
+    for name in (
+        "LEPTON_LAB_SCHEDULER_ADDRESS",
+        "LEPTON_LAB_CLUSTER_FILE",
+        "DASK_SCHEDULER_ADDRESS",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield
     ll.detach()

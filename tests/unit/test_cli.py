@@ -12,7 +12,9 @@ CLI = str(Path(sys.executable).parent / "lepton-lab")
 
 
 def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_LAB_", "DASK_SCHEDULER"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_LAB_", "DASK_SCHEDULER"))
+    }
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -18,12 +18,22 @@ def test_there_are_demo_notebooks():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path, monkeypatch):
-    for name in ("LEPTON_LAB_SCHEDULER_ADDRESS", "LEPTON_LAB_CLUSTER_FILE", "DASK_SCHEDULER_ADDRESS"):
+    for name in (
+        "LEPTON_LAB_SCHEDULER_ADDRESS",
+        "LEPTON_LAB_CLUSTER_FILE",
+        "DASK_SCHEDULER_ADDRESS",
+    ):
         monkeypatch.delenv(name, raising=False)
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=240, kernel_name=nb.metadata["kernelspec"]["name"],
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    NotebookClient(
+        nb,
+        timeout=240,
+        kernel_name=nb.metadata["kernelspec"]["name"],
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
+    errors = [
+        o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
+    ]
     assert not errors
     assert any(c.outputs for c in nb.cells if c.cell_type == "code")
     assert os.environ.get("LEPTON_LAB_SCHEDULER_ADDRESS") is None

@@ -9,15 +9,29 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lepton_lab import runs
 from lepton_lab.cluster.attach import attach, detach
 from lepton_lab.kernels.device import device
+from lepton_lab.runs.run import Run
+from lepton_lab.training.context import context
+from lepton_lab.training.fit import FitError, fit
 
 __version__ = "0.1.0"
 
 # A library leaves output to the application (server log, CLI); no stray stderr lines.
 logging.getLogger("lepton_lab").addHandler(logging.NullHandler())
 
-__all__ = ["__version__", "attach", "detach", "device"]
+__all__ = [
+    "FitError",
+    "Run",
+    "__version__",
+    "attach",
+    "context",
+    "detach",
+    "device",
+    "fit",
+    "runs",
+]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -70,6 +70,13 @@ class LeptonLab(ExtensionApp):
         return value
 
     def initialize_settings(self) -> None:
+        from lepton_lab.store.database import open_store
+
+        # Kernels (and their ll.fit drivers) write runs where this server reads them.
+        self._saved_environ: dict[str, str | None] = {}
+        self._export(settings.ENV_STATE_DIR, self.state_dir)
+        self._export(settings.ENV_DATABASE_URL, self.database_url)
+        self.store = open_store(self.database_url)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api")
         self.cluster_manager = ClusterManager(
             ClusterSpec(
@@ -86,7 +93,7 @@ class LeptonLab(ExtensionApp):
         runtime_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_file = runtime_dir / f"lepton-lab-cluster-{os.getpid()}.json"
         # Set before any kernel can start, so every kernel can find the cluster.
-        os.environ[settings.ENV_CLUSTER_FILE] = str(self.cluster_file)
+        self._export(settings.ENV_CLUSTER_FILE, str(self.cluster_file))
         self._write_cluster_file({"status": "starting"})
         self.log.info("Lepton Lab: starting the cluster (cluster_mode=%s)", self.cluster_mode)
         self.cluster_manager.start_in_background(on_done=self._publish_cluster)
@@ -100,9 +107,10 @@ class LeptonLab(ExtensionApp):
         status = manager.status()
         if status["status"] == "running":
             address = status["scheduler_address"]
-            os.environ[settings.ENV_SCHEDULER_ADDRESS] = address
+            self._export(settings.ENV_SCHEDULER_ADDRESS, address)
             # Plain `distributed.Client()` in a kernel then finds the lab's cluster too.
-            os.environ.setdefault("DASK_SCHEDULER_ADDRESS", address)
+            if "DASK_SCHEDULER_ADDRESS" not in os.environ:
+                self._export("DASK_SCHEDULER_ADDRESS", address)
             self.log.info(
                 "Lepton Lab: %s at %s, ready %.1f s after start (%s); dashboard %s",
                 manager.describe(),
@@ -124,6 +132,11 @@ class LeptonLab(ExtensionApp):
             }
         )
 
+    def _export(self, name: str, value: str) -> None:
+        """Set a variable for the kernels this server starts; undone when the server stops."""
+        self._saved_environ.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
     def _write_cluster_file(self, state: dict[str, Any]) -> None:
         tmp = self.cluster_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -135,8 +148,11 @@ class LeptonLab(ExtensionApp):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.cluster_manager.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
-        for name in (settings.ENV_SCHEDULER_ADDRESS, settings.ENV_CLUSTER_FILE):
-            os.environ.pop(name, None)
+        for name, old in self._saved_environ.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
         self.cluster_file.unlink(missing_ok=True)
 
 

@@ -156,6 +156,95 @@ class KernelsHandler(LeptonHandler):
         )
 
 
+def _int_arg(handler: LeptonHandler, name: str, default: int, low: int, high: int) -> int:
+    raw = handler.get_query_argument(name, None)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise client_error(400, f"'{name}' must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise client_error(400, f"'{name}' must be between {low} and {high}, got {value}")
+    return value
+
+
+class RunsHandler(LeptonHandler):
+    """Runs, newest first; ``?status=`` filters, ``?limit=`` caps."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from lepton_lab.store.schema import RUN_STATUSES
+
+        status = self.get_query_argument("status", None)
+        if status is not None and status not in RUN_STATUSES:
+            raise client_error(400, f"'status' must be one of {', '.join(RUN_STATUSES)}")
+        limit = _int_arg(self, "limit", 100, 1, 1000)
+        runs = await self.offload(self.lab.store.list_runs, status, limit)
+        self.write_json({"runs": runs})
+
+
+class RunHandler(LeptonHandler):
+    """One run: parameters, status, times, error, usage per rank and events."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        self.write_json(await self.run_record(run_id))
+
+    async def run_record(self, run_id: str) -> dict[str, Any]:
+        from lepton_lab.store.database import UnknownRun
+
+        try:
+            return await self.offload(self.lab.store.get_run, run_id)
+        except UnknownRun as exc:
+            raise client_error(404, str(exc)) from None
+
+
+class RunMetricsHandler(RunHandler):
+    """Reported values after cursor ``?since=`` (0: from the start); poll with ``next``."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        from lepton_lab.store.database import UnknownRun
+
+        since = _int_arg(self, "since", 0, 0, 2**62)
+        limit = _int_arg(self, "limit", 10000, 1, 100000)
+        try:
+            page = await self.offload(self.lab.store.metrics, run_id, since, limit)
+        except UnknownRun as exc:
+            raise client_error(404, str(exc)) from None
+        self.write_json(page)
+
+
+class RunStopHandler(RunHandler):
+    """Ask a run's ranks to stop (they stop at their next report)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        from lepton_lab.store.schema import FINAL_STATUSES
+
+        record = await self.run_record(run_id)
+        if record["status"] in FINAL_STATUSES:
+            raise client_error(409, f"run {run_id} has already ended ({record['status']})")
+        client = self.lab.cluster_manager.client
+        if client is None:
+            raise client_error(409, "the cluster is not running, so the run cannot be reached")
+        await self.offload(_set_stop_event, client, run_id)
+        self.write_json({"id": run_id, "status": record["status"], "stop_requested": True}, 202)
+
+
+def _set_stop_event(client: Any, run_id: str) -> None:
+    from distributed import Event
+
+    from lepton_lab.training.context import stop_event_name
+
+    Event(stop_event_name(run_id), client=client).set()
+
+
 class OpenAPIHandler(LeptonHandler):
     """The OpenAPI 3 document of every route above."""
 
@@ -170,5 +259,9 @@ class OpenAPIHandler(LeptonHandler):
 ROUTES: list[tuple[str, type[LeptonHandler]]] = [
     (f"{API}/cluster", ClusterHandler),
     (f"{API}/kernels", KernelsHandler),
+    (f"{API}/runs", RunsHandler),
+    (f"{API}/runs/(?P<run_id>[^/]+)", RunHandler),
+    (f"{API}/runs/(?P<run_id>[^/]+)/metrics", RunMetricsHandler),
+    (f"{API}/runs/(?P<run_id>[^/]+)/stop", RunStopHandler),
     (f"{API}/openapi.json", OpenAPIHandler),
 ]

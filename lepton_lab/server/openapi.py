@@ -17,6 +17,8 @@ def _json(schema_ref: str) -> dict[str, Any]:
     return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
 
 
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
 PATHS: dict[str, dict[str, Any]] = {
     "/lepton-lab/api/cluster": {
         "get": {
@@ -46,6 +48,78 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": {
                 "200": {"description": "Kernels", "content": _json("Kernels")},
                 "403": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/runs": {
+        "get": {
+            "operationId": "listRuns",
+            "summary": "Runs, newest first",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {
+                        "type": "string",
+                        "enum": ["queued", "running", "completed", "failed", "stopped"],
+                    },
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+            ],
+            "responses": {
+                "200": {"description": "Runs", "content": _json("RunList")},
+                "400": _ERROR,
+                "403": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/runs/{run_id}": {
+        "get": {
+            "operationId": "getRun",
+            "summary": "One run with its usage per rank and its events",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "200": {"description": "Run", "content": _json("Run")},
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/runs/{run_id}/metrics": {
+        "get": {
+            "operationId": "getRunMetrics",
+            "summary": "Reported values after a cursor; poll again with the returned `next`",
+            "parameters": [
+                _RUN_ID,
+                {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100000},
+                },
+            ],
+            "responses": {
+                "200": {"description": "Metrics page", "content": _json("MetricsPage")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/runs/{run_id}/stop": {
+        "post": {
+            "operationId": "stopRun",
+            "summary": "Ask the run's ranks to stop at their next report",
+            "parameters": [_RUN_ID],
+            "responses": {
+                "202": {"description": "Stop requested", "content": {"application/json": {}}},
+                "403": _ERROR,
+                "404": _ERROR,
+                "409": _ERROR,
             },
         }
     },
@@ -141,6 +215,55 @@ SCHEMAS: dict[str, Any] = {
             "device": {"type": "string", "enum": ["cpu", "gpu"]},
             "installed": {"type": "boolean"},
             "runs_on": {"type": "string", "enum": ["cpu", "gpu"]},
+        },
+    },
+    "Run": {
+        "type": "object",
+        "required": ["id", "status", "framework", "params", "world_size"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "framework": {"type": "string"},
+            "status": {
+                "type": "string",
+                "enum": ["queued", "running", "completed", "failed", "stopped"],
+            },
+            "params": {"type": "object"},
+            "world_size": {"type": "integer"},
+            "attempts": {"type": "integer"},
+            "created_at": {"type": "number"},
+            "started_at": {"type": ["number", "null"]},
+            "ended_at": {"type": ["number", "null"]},
+            "error": {"type": ["string", "null"]},
+            "error_rank": {"type": ["integer", "null"]},
+            "usage": {"type": "array", "items": {"type": "object"}},
+            "events": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "RunList": {
+        "type": "object",
+        "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}},
+    },
+    "MetricsPage": {
+        "type": "object",
+        "properties": {
+            "run_id": {"type": "string"},
+            "since": {"type": "integer"},
+            "next": {"type": "integer"},
+            "metrics": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "rank": {"type": "integer"},
+                        "step": {"type": "integer"},
+                        "name": {"type": "string"},
+                        "value": {"type": "number"},
+                        "time": {"type": "number"},
+                    },
+                },
+            },
         },
     },
     "Kernels": {

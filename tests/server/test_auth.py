@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
@@ -22,7 +24,7 @@ ALL = list(route_methods())
 
 
 def concrete(pattern: str) -> str:
-    return pattern.replace("(?P<id>[^/]+)", "1").lstrip("/")
+    return re.sub(r"\(\?P<\w+>[^)]*\)", "abc123", pattern).lstrip("/")
 
 
 def test_every_route_is_listed():

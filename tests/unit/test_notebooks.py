@@ -24,6 +24,8 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         "DASK_SCHEDULER_ADDRESS",
     ):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEPTON_LAB_STATE_DIR", str(tmp_path / "state"))  # runs stored here
+    monkeypatch.delenv("LEPTON_LAB_DATABASE_URL", raising=False)
     nb = nbformat.read(path, as_version=4)
     NotebookClient(
         nb,
@@ -37,3 +39,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     assert not errors
     assert any(c.outputs for c in nb.cells if c.cell_type == "code")
     assert os.environ.get("LEPTON_LAB_SCHEDULER_ADDRESS") is None
+    if "ll.fit(" in path.read_text():
+        assert (tmp_path / "state" / "lepton_lab.db").exists()

@@ -1,0 +1,95 @@
+"""``Run``: the handle of one distributed fit, live (driven here) or read from the store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lepton_lab.store.database import RunStore, open_store
+
+if TYPE_CHECKING:
+    from lepton_lab.training.fit import RunDriver
+
+
+class Run:
+    """Status, metrics, result and control of a run.
+
+    A run started in this process is driven by a thread here; one looked up by id
+    (``ll.runs.get(id)``) reads the store and can still be stopped through its stop event.
+    """
+
+    def __init__(
+        self, run_id: str, store: RunStore | None = None, driver: RunDriver | None = None
+    ) -> None:
+        self.id = run_id
+        self._store = store or open_store()
+        self._driver = driver
+
+    def __repr__(self) -> str:
+        return f"<Run {self.id} {self.status}>"
+
+    def record(self) -> dict[str, Any]:
+        return self._store.get_run(self.id)
+
+    @property
+    def status(self) -> str:
+        if self._driver is not None and self._driver.finished.is_set():
+            return self._driver.status
+        return self.record()["status"]
+
+    @property
+    def error(self) -> str | None:
+        if self._driver is not None and self._driver.finished.is_set():
+            return self._driver.error
+        return self.record()["error"]
+
+    @property
+    def error_rank(self) -> int | None:
+        return self.record()["error_rank"]
+
+    @property
+    def result(self) -> list[Any] | None:
+        """Per-rank return values of the training loop (None until completed here)."""
+        return self._driver.result if self._driver is not None else None
+
+    @property
+    def model(self) -> Any:
+        """Rank 0's returned model, when the loop returns one."""
+        result = self.result
+        return result[0] if result else None
+
+    def wait(self, timeout: float | None = None) -> str:
+        """Block until the run ends (or ``timeout``); returns the status."""
+        if self._driver is not None:
+            self._driver.finished.wait(timeout)
+        return self.status
+
+    def stop(self, timeout: float | None = 60) -> str:
+        """Ask every rank to stop, then wait until they have and the workers are free."""
+        if self._driver is not None:
+            self._driver.request_stop()
+            return self.wait(timeout)
+        from distributed import Event
+
+        from lepton_lab.cluster.attach import attach
+        from lepton_lab.training.context import stop_event_name
+
+        Event(stop_event_name(self.id), client=attach()).set()
+        return self.status
+
+    def metrics(self, since: int = 0) -> list[dict[str, Any]]:
+        """Every reported value: rank, step, name, value, time."""
+        return self._store.metrics(self.id, since=since)["metrics"]
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.record()["events"]
+
+
+def get(run_id: str) -> Run:
+    """A stored run by id (raises ``KeyError`` for an unknown id)."""
+    store = open_store()
+    store.get_run(run_id)
+    return Run(run_id, store=store)
+
+
+def list_runs(status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    return open_store().list_runs(status=status, limit=limit)

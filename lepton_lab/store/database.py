@@ -1,0 +1,160 @@
+"""The run store: sessions, and the few queries the library, server and CLI need."""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from lepton_lab.config.settings import database_url
+from lepton_lab.store.schema import (
+    FINAL_STATUSES,
+    Base,
+    EventRow,
+    MetricRow,
+    RunRow,
+    UsageRow,
+)
+
+
+class UnknownRun(KeyError):
+    """No run with that id."""
+
+    def __str__(self) -> str:
+        return f"no run with id {self.args[0]!r}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the server read while a kernel writes; foreign keys make deletes cascade.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class RunStore:
+    """Reads and writes run records through SQLAlchemy (SQLite file or any server URL)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        with self.session() as s, s.begin():
+            row = RunRow(id=run_id, **fields)
+            s.add(row)
+            s.flush()
+            return row.to_dict()
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        with self.session() as s, s.begin():
+            result = s.execute(update(RunRow).where(RunRow.id == run_id).values(**fields))
+            if result.rowcount == 0:
+                raise UnknownRun(run_id)
+
+    def finish_run(
+        self, run_id: str, status: str, error: str | None = None, error_rank: int | None = None
+    ) -> None:
+        assert status in FINAL_STATUSES, status
+        self.update_run(
+            run_id, status=status, ended_at=time.time(), error=error, error_rank=error_rank
+        )
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            row = s.get(RunRow, run_id)
+            if row is None:
+                raise UnknownRun(run_id)
+            out = row.to_dict()
+            out["usage"] = [
+                u.to_dict()
+                for u in s.scalars(
+                    select(UsageRow).where(UsageRow.run_id == run_id).order_by(UsageRow.id)
+                )
+            ]
+            out["events"] = [
+                e.to_dict()
+                for e in s.scalars(
+                    select(EventRow).where(EventRow.run_id == run_id).order_by(EventRow.id)
+                )
+            ]
+            return out
+
+    def list_runs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.session() as s:
+            query = select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)
+            if status:
+                query = query.where(RunRow.status == status)
+            return [r.to_dict() for r in s.scalars(query)]
+
+    # -- metrics, events, usage ------------------------------------------------------------
+    def add_metrics(self, run_id: str, rows: Iterable[dict[str, Any]]) -> int:
+        """Insert reported values in one transaction; returns how many."""
+        batch = [MetricRow(run_id=run_id, **row) for row in rows]
+        if batch:
+            with self.session() as s, s.begin():
+                s.add_all(batch)
+        return len(batch)
+
+    def metrics(self, run_id: str, since: int = 0, limit: int = 10000) -> dict[str, Any]:
+        """Values with cursor id > ``since``; ``next`` is the cursor to poll with."""
+        with self.session() as s:
+            if s.get(RunRow, run_id) is None:
+                raise UnknownRun(run_id)
+            rows = list(
+                s.scalars(
+                    select(MetricRow)
+                    .where(MetricRow.run_id == run_id, MetricRow.id > since)
+                    .order_by(MetricRow.id)
+                    .limit(limit)
+                )
+            )
+        return {
+            "run_id": run_id,
+            "since": since,
+            "next": rows[-1].id if rows else since,
+            "metrics": [r.to_dict() for r in rows],
+        }
+
+    def add_event(
+        self, run_id: str, kind: str, message: str = "", rank: int | None = None, **data: Any
+    ) -> None:
+        with self.session() as s, s.begin():
+            s.add(
+                EventRow(
+                    run_id=run_id,
+                    kind=kind,
+                    message=message,
+                    rank=rank,
+                    data=data,
+                    time=time.time(),
+                )
+            )
+
+    def add_usage(self, run_id: str, rows: Iterable[dict[str, Any]]) -> None:
+        with self.session() as s, s.begin():
+            s.add_all(UsageRow(run_id=run_id, **row) for row in rows)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(url: str) -> RunStore:
+    return RunStore(url)
+
+
+def open_store(url: str | None = None) -> RunStore:
+    """The store at ``url`` (default: the configured one), one instance per URL per process."""
+    return _cached(url or database_url())

@@ -1,0 +1,177 @@
+"""What a rank sees: ``ll.context()`` inside a per-worker training loop.
+
+Reports leave the rank as distributed events (``Worker.log_event``), batched so a loop that
+reports every step costs one small message every ``flush_interval`` seconds, not one per step.
+Checkpoints are written by rank 0 straight to the artifact directory (a path or fsspec URL)
+and only their location travels, so large state never passes through the scheduler.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_local = threading.local()
+
+
+class RunStopped(Exception):
+    """Raised inside ``ctx.report`` when the run was asked to stop; ends the loop cleanly."""
+
+
+def context() -> TrainContext:
+    """The current rank's context; only valid inside a loop started by ``ll.fit``."""
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        raise RuntimeError("ll.context() is only available inside a training loop run by ll.fit")
+    return ctx
+
+
+def topic_for(run_id: str) -> str:
+    return f"lepton-run-{run_id}"
+
+
+def stop_event_name(run_id: str) -> str:
+    return f"lepton-stop-{run_id}"
+
+
+@dataclass
+class TrainContext:
+    """Rank, world size, device and the report/checkpoint channel of one rank."""
+
+    run_id: str
+    rank: int
+    world_size: int
+    attempt: int
+    device: str
+    framework: str
+    precision: str | None
+    checkpoint_dir: str
+    resume_from: str | None = None
+    resume_step: int | None = None
+    flush_interval: float = 0.25
+    stop_check_interval: float = 0.5
+    _buffer: list[dict[str, Any]] = field(default_factory=list)
+    _last_flush: float = field(default_factory=time.monotonic)
+    _last_stop_check: float = field(default_factory=time.monotonic)
+    _step: int = 0
+    _peak_rss: int = 0
+    process_group: Any = None
+
+    @property
+    def is_chief(self) -> bool:
+        return self.rank == 0
+
+    # -- model placement ---------------------------------------------------------------
+    def prepare(self, model: Any) -> Any:
+        """Move a torch model to this rank's device and wrap it in DDP when world_size > 1."""
+        import torch
+
+        model = model.to(torch.device(self.device))
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            device_ids = (
+                [torch.device(self.device).index or 0] if self.device.startswith("cuda") else None
+            )
+            model = DistributedDataParallel(model, device_ids=device_ids)
+        return model
+
+    def autocast(self) -> Any:
+        """torch autocast for ``precision="mixed"`` (bf16 on CPU, fp16 on GPU), else a no-op."""
+        import contextlib
+
+        if self.precision != "mixed":
+            return contextlib.nullcontext()
+        import torch
+
+        if self.device.startswith("cuda"):
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    # -- reporting -----------------------------------------------------------------------
+    def report(self, step: int | None = None, checkpoint: Any = None, **metrics: float) -> None:
+        """Record metrics for ``step`` (default: next step); rank 0 saves ``checkpoint``."""
+        now = time.time()
+        self._step = int(step) if step is not None else self._step + 1
+        values = {k: float(v) for k, v in metrics.items()}
+        if values:
+            self._buffer.append({"step": self._step, "metrics": values, "time": now})
+        self._sample_memory()
+        if checkpoint is not None and self.is_chief:
+            self.flush()
+            path = self._save_checkpoint(checkpoint, self._step)
+            self._send({"kind": "checkpoint", "rank": self.rank, "step": self._step, "path": path})
+        if time.monotonic() - self._last_flush >= self.flush_interval:
+            self.flush()
+        if time.monotonic() - self._last_stop_check >= self.stop_check_interval:
+            self._last_stop_check = time.monotonic()
+            if self._stop_requested():
+                self.flush()
+                raise RunStopped(f"run {self.run_id} was stopped")
+
+    def flush(self) -> None:
+        if self._buffer:
+            items, self._buffer = self._buffer, []
+            self._send({"kind": "metrics", "rank": self.rank, "items": items})
+        self._last_flush = time.monotonic()
+
+    def checkpoint(self) -> Any:
+        """The last checkpoint reported before a restart, loaded; None on a fresh start."""
+        if not self.resume_from:
+            return None
+        import fsspec
+
+        with fsspec.open(self.resume_from, "rb") as f:
+            if self.framework == "torch":
+                import torch
+
+                return torch.load(f, map_location=self.device, weights_only=False)
+            import cloudpickle
+
+            return cloudpickle.load(f)
+
+    # -- internals -----------------------------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        from distributed import get_worker
+
+        message["attempt"] = self.attempt
+        get_worker().log_event(topic_for(self.run_id), message)
+
+    def _stop_requested(self) -> bool:
+        from distributed import Event
+
+        return Event(stop_event_name(self.run_id)).is_set()
+
+    def _save_checkpoint(self, state: Any, step: int) -> str:
+        import fsspec
+
+        path = f"{self.checkpoint_dir.rstrip('/')}/step-{step:08d}.ckpt"
+        fs, _, (local,) = fsspec.get_fs_token_paths(path)
+        fs.makedirs(self.checkpoint_dir, exist_ok=True)
+        tmp = f"{path}.tmp"
+        with fsspec.open(tmp, "wb") as f:
+            if self.framework == "torch":
+                import torch
+
+                torch.save(state, f)
+            else:
+                import cloudpickle
+
+                cloudpickle.dump(state, f)
+        fs.mv(tmp, path)  # a restart never sees a half-written checkpoint
+        return path
+
+    def _sample_memory(self) -> None:
+        try:
+            import psutil
+
+            self._peak_rss = max(self._peak_rss, psutil.Process(os.getpid()).memory_info().rss)
+        except Exception:  # noqa: BLE001 - usage is best effort
+            pass
+
+
+def set_current(ctx: TrainContext | None) -> None:
+    _local.ctx = ctx

@@ -1,0 +1,427 @@
+"""``ll.fit``: validate, record, place one rank per worker, watch, restart, finish.
+
+The driver is a thread in the calling process (the notebook kernel), so ``ll.fit`` returns at
+once and the kernel stays usable. It owns the run's record in the store; ranks only send
+events. Ranks are pinned to workers (``workers=[addr]``, ``allow_other_workers=False``), and the
+run holds a ``MultiLock`` on its workers, so two runs never interleave ranks on one worker (which
+would deadlock both rendezvous). A pinned task whose worker dies would wait forever, so the
+driver watches the scheduler's worker list itself and treats a lost worker as a failure.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from lepton_lab.config.settings import ENV_POOL, state_dir
+from lepton_lab.store.database import RunStore, open_store
+from lepton_lab.training.context import stop_event_name, topic_for
+from lepton_lab.training.rank import free_port, host_of, run_rank
+
+FRAMEWORKS = ("torch",)
+PRECISIONS = (None, "32", "mixed")
+
+
+class FitError(ValueError):
+    """``ll.fit`` was called with something that cannot run; nothing was started or stored."""
+
+
+class RankFailure(Exception):
+    def __init__(self, rank: int | None, message: str) -> None:
+        super().__init__(message)
+        self.rank = rank
+        self.message = message
+
+
+def _pool_workers(client: Any) -> list[str]:
+    import os
+
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    addresses = sorted(info)
+    if os.environ.get(ENV_POOL) == "gpu":
+        gpu = [a for a in addresses if info[a].get("resources", {}).get("GPU")]
+        return gpu or addresses
+    return addresses
+
+
+def _validate(
+    fn: Any,
+    framework: str | None,
+    workers: int | None,
+    available: int,
+    config: Any,
+    precision: str | None,
+    max_failures: int,
+) -> None:
+    if not callable(fn):
+        raise FitError(f"the training function must be callable, got {type(fn).__name__}")
+    if framework not in FRAMEWORKS:
+        raise FitError(
+            f"framework={framework!r} is not supported; use one of {FRAMEWORKS} "
+            "(Keras model_fn runs are not built yet)"
+        )
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise FitError(f"workers must be a positive integer, got {workers!r}")
+    if (workers or available) > available:
+        raise FitError(f"workers={workers} but the cluster has only {available} worker(s)")
+    if available == 0:
+        raise FitError("the cluster has no workers; scale it up first")
+    if precision not in PRECISIONS:
+        raise FitError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if isinstance(max_failures, bool) or not isinstance(max_failures, int) or max_failures < 0:
+        raise FitError(f"max_failures must be a non-negative integer, got {max_failures!r}")
+    import cloudpickle
+
+    for what, obj in (("training function", fn), ("config", config)):
+        try:
+            cloudpickle.dumps(obj)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is the user's to fix
+            raise FitError(
+                f"the {what} cannot be sent to the workers (not picklable): "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def fit(
+    fn: Callable[..., Any],
+    *,
+    framework: str | None = None,
+    workers: int | None = None,
+    config: dict[str, Any] | None = None,
+    precision: str | None = None,
+    max_failures: int = 0,
+    name: str | None = None,
+    wait: bool = False,
+    rendezvous_timeout: float = 120.0,
+    client: Any = None,
+    store: RunStore | None = None,
+    artifact_dir: str | None = None,
+) -> Any:
+    """Run ``fn(config)`` once per rank on ``workers`` cluster workers; returns a ``Run``.
+
+    Inside ``fn``, ``ll.context()`` gives rank, world size, device, ``prepare(model)``,
+    ``report(step=..., **metrics, checkpoint=...)`` and ``checkpoint()`` to resume from.
+    """
+    from lepton_lab.cluster.attach import attach
+    from lepton_lab.runs.run import Run
+
+    client = client or attach()
+    pool = _pool_workers(client)
+    _validate(fn, framework, workers, len(pool), config, precision, max_failures)
+    world = workers or len(pool)
+    store = store or open_store()
+    run_id = uuid.uuid4().hex[:12]
+    artifacts = (artifact_dir or str(state_dir() / "artifacts")).rstrip("/")
+    params = {
+        "framework": framework,
+        "workers": world,
+        "config": _jsonable(config or {}),
+        "precision": precision,
+        "max_failures": max_failures,
+        "function": getattr(fn, "__qualname__", repr(fn)),
+        "artifact_dir": f"{artifacts}/runs/{run_id}",
+    }
+    store.create_run(
+        run_id,
+        name=name or params["function"],
+        framework=framework,
+        status="queued",
+        params=params,
+        world_size=world,
+    )
+    driver = RunDriver(
+        run_id,
+        fn,
+        client,
+        store,
+        pool,
+        world,
+        dict(
+            framework=framework,
+            config=config or {},
+            precision=precision,
+            checkpoint_dir=f"{artifacts}/runs/{run_id}/checkpoints",
+            rendezvous_timeout=float(rendezvous_timeout),
+        ),
+        max_failures,
+    )
+    run = Run(run_id, store=store, driver=driver)
+    driver.start()
+    if wait:
+        run.wait()
+    return run
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class RunDriver(threading.Thread):
+    """Launches attempts, forwards rank events to the store, handles stop and failures."""
+
+    poll_interval = 0.1
+
+    def __init__(
+        self,
+        run_id: str,
+        fn: Callable[..., Any],
+        client: Any,
+        store: RunStore,
+        pool: list[str],
+        world: int,
+        spec: dict[str, Any],
+        max_failures: int,
+    ) -> None:
+        super().__init__(name=f"lepton-run-{run_id}", daemon=True)
+        self.run_id = run_id
+        self.fn = fn
+        self.client = client
+        self.store = store
+        self.pool = pool
+        self.world = world
+        self.spec = spec
+        self.max_failures = max_failures
+        self.status = "queued"
+        self.error: str | None = None
+        self.error_rank: int | None = None
+        self.result: list[Any] | None = None
+        self.latest_checkpoint: tuple[str, int] | None = None
+        self._events: queue.Queue = queue.Queue()
+        self._stop_requested = threading.Event()
+        self.finished = threading.Event()
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    # -- control from the kernel -----------------------------------------------------------
+    def request_stop(self) -> None:
+        from distributed import Event
+
+        self._stop_requested.set()
+        Event(stop_event_name(self.run_id), client=self.client).set()
+
+    # -- the thread ------------------------------------------------------------------------
+    def run(self) -> None:
+        topic = topic_for(self.run_id)
+        self.client.subscribe_topic(topic, self._events.put)
+        try:
+            self._drive()
+        except Exception as exc:  # noqa: BLE001 - the record must say what broke the driver
+            self._finish(
+                "failed",
+                f"driver error: {type(exc).__name__}: {exc}\n{traceback.format_exc()}",
+                None,
+            )
+        finally:
+            self._drain()
+            try:
+                self.client.unsubscribe_topic(topic)
+            except Exception:  # noqa: BLE001
+                pass
+            self.finished.set()
+
+    def _drive(self) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            if self._stop_requested.is_set():
+                self._finish("stopped", None, None)
+                return
+            workers = self._wait_for_workers()
+            self.store.update_run(self.run_id, attempts=attempt)
+            outcome = self._attempt(attempt, workers)
+            if outcome is None:
+                return  # finished (completed or stopped)
+            self.store.add_event(
+                self.run_id, "failure", outcome.message, rank=outcome.rank, attempt=attempt
+            )
+            if attempt > self.max_failures:
+                self._finish("failed", outcome.message, outcome.rank)
+                return
+            ckpt = self.latest_checkpoint
+            self.store.add_event(
+                self.run_id,
+                "restart",
+                f"restarting (attempt {attempt + 1} of {self.max_failures + 1})"
+                + (f" from the checkpoint of step {ckpt[1]}" if ckpt else " from scratch"),
+                attempt=attempt + 1,
+                resume_step=ckpt[1] if ckpt else None,
+            )
+
+    def _wait_for_workers(self, timeout: float = 120) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+            alive = sorted(a for a in info if info[a].get("status", "running") == "running")
+            # prefer the run's original pool, then any replacement workers (nanny restarts)
+            candidates = [a for a in self.pool if a in alive] + [
+                a for a in alive if a not in self.pool
+            ]
+            if len(candidates) >= self.world:
+                return candidates[: self.world]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {len(candidates)} of {self.world} workers available")
+            time.sleep(0.2)
+
+    def _attempt(self, attempt: int, workers: list[str]) -> RankFailure | None:
+        from distributed import MultiLock
+
+        lock = MultiLock(names=[f"lepton-worker-{w}" for w in workers], client=self.client)
+        lock.acquire()
+        try:
+            port = self.client.submit(
+                free_port, workers=[workers[0]], pure=False, allow_other_workers=False
+            ).result(timeout=60)
+            if self.status == "queued":
+                self.status = "running"
+                self.store.update_run(self.run_id, status="running", started_at=time.time())
+            ckpt = self.latest_checkpoint
+            self.store.add_event(
+                self.run_id,
+                "start",
+                f"attempt {attempt} on {len(workers)} worker(s)",
+                attempt=attempt,
+                workers=workers,
+            )
+            futures = []
+            for rank, worker in enumerate(workers):
+                spec = dict(
+                    self.spec,
+                    run_id=self.run_id,
+                    rank=rank,
+                    world_size=self.world,
+                    attempt=attempt,
+                    worker=worker,
+                    master_addr=host_of(workers[0]),
+                    master_port=port,
+                    resume_from=ckpt[0] if ckpt else None,
+                    resume_step=ckpt[1] if ckpt else None,
+                )
+                futures.append(
+                    self.client.submit(
+                        run_rank,
+                        self.fn,
+                        spec,
+                        workers=[worker],
+                        allow_other_workers=False,
+                        pure=False,
+                        key=f"lepton-{self.run_id}-a{attempt}-rank{rank}",
+                    )
+                )
+            return self._watch(attempt, futures, workers)
+        finally:
+            lock.release()
+
+    def _watch(self, attempt: int, futures: list[Any], workers: list[str]) -> RankFailure | None:
+        stop_deadline: float | None = None
+        while True:
+            self._drain()
+            failure = self._first_error(futures)
+            if failure is None and not all(f.done() for f in futures):
+                alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+                lost = [
+                    (r, w)
+                    for r, w in enumerate(workers)
+                    if w not in alive and not futures[r].done()
+                ]
+                if lost:
+                    r, w = lost[0]
+                    failure = RankFailure(r, f"rank {r}: worker {w} was lost")
+            if failure is not None:
+                self._abort(futures, workers)
+                return failure
+            if all(f.done() for f in futures):
+                results = [f.result() for f in futures]
+                self._drain()
+                self.store.add_usage(self.run_id, [r["usage"] for r in results])
+                if self._stop_requested.is_set() or any(r["stopped"] for r in results):
+                    self._finish("stopped", None, None)
+                else:
+                    self.result = [r["result"] for r in results]
+                    self._finish("completed", None, None)
+                return None
+            if self._stop_requested.is_set():
+                # ranks stop at their next report; a loop that never reports is ended by
+                # restarting its workers after a grace period
+                stop_deadline = stop_deadline or time.monotonic() + 10
+                if time.monotonic() > stop_deadline:
+                    self._abort(futures, workers)
+                    self._finish("stopped", None, None)
+                    return None
+            time.sleep(self.poll_interval)
+
+    def _first_error(self, futures: list[Any]) -> RankFailure | None:
+        for rank, future in enumerate(futures):
+            if future.status == "error":
+                exc = future.exception()
+                tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+                return RankFailure(rank, f"rank {rank} raised {type(exc).__name__}: {exc}\n{tb}")
+        return None
+
+    def _abort(self, futures: list[Any], workers: list[str]) -> None:
+        """End the ranks still running: peers of a failed rank hang in collectives."""
+        running = [w for f, w in zip(futures, workers, strict=True) if not f.done()]
+        self.client.cancel(futures, force=True)
+        if running:
+            alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            targets = [w for w in running if w in alive]
+            if targets:
+                try:
+                    self.client.restart_workers(targets, timeout=60, raise_for_error=False)
+                except Exception as exc:  # noqa: BLE001 - recorded; the retry waits for workers
+                    self.store.add_event(self.run_id, "warning", f"restarting workers: {exc}")
+
+    # -- events from ranks -----------------------------------------------------------------
+    def _drain(self) -> None:
+        rows: list[dict[str, Any]] = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                break
+            msg = event[1] if isinstance(event, tuple) else event
+            kind = msg.get("kind")
+            if kind == "metrics":
+                for item in msg["items"]:
+                    for metric, value in item["metrics"].items():
+                        rows.append(
+                            {
+                                "rank": msg["rank"],
+                                "step": item["step"],
+                                "name": metric,
+                                "value": value,
+                                "time": item["time"],
+                            }
+                        )
+            elif kind == "checkpoint":
+                self.latest_checkpoint = (msg["path"], msg["step"])
+                self.store.add_event(
+                    self.run_id,
+                    "checkpoint",
+                    f"step {msg['step']}",
+                    rank=msg["rank"],
+                    path=msg["path"],
+                    step=msg["step"],
+                )
+            for listener in self.listeners:
+                listener(msg)
+        if rows:
+            self.store.add_metrics(self.run_id, rows)
+
+    def _finish(self, status: str, error: str | None, rank: int | None) -> None:
+        self.status, self.error, self.error_rank = status, error, rank
+        self.store.finish_run(self.run_id, status, error, rank)
+        self.store.add_event(
+            self.run_id, status, error.splitlines()[0] if error else status, rank=rank
+        )

@@ -1,0 +1,113 @@
+"""The task each rank runs on its Dask worker: rendezvous, the user's loop, clean-up."""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from lepton_lab.training.context import RunStopped, TrainContext, set_current
+
+
+def free_port() -> int:
+    """A port free on this worker's host, for this run's rendezvous (fixed ports collide)."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def worker_device() -> str:
+    """``cuda:0`` on a worker that sees a GPU (Dask-CUDA pins one per worker), else ``cpu``."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda:0"
+    except ImportError:
+        pass
+    return "cpu"
+
+
+class RendezvousTimeout(RuntimeError):
+    """Not every rank arrived in time."""
+
+
+def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one rank of a run; returns its result and usage, or raises the loop's error."""
+    rank, world = spec["rank"], spec["world_size"]
+    device = worker_device()
+    ctx = TrainContext(
+        run_id=spec["run_id"],
+        rank=rank,
+        world_size=world,
+        attempt=spec["attempt"],
+        device=device,
+        framework=spec["framework"],
+        precision=spec.get("precision"),
+        checkpoint_dir=spec["checkpoint_dir"],
+        resume_from=spec.get("resume_from"),
+        resume_step=spec.get("resume_step"),
+        flush_interval=spec.get("flush_interval", 0.25),
+    )
+    started = time.time()
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    dist = None
+    if spec["framework"] == "torch" and world > 1:
+        import torch.distributed as dist
+
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        try:
+            dist.init_process_group(
+                backend,
+                init_method=f"tcp://{spec['master_addr']}:{spec['master_port']}",
+                rank=rank,
+                world_size=world,
+                timeout=timedelta(seconds=spec["rendezvous_timeout"]),
+            )
+        except Exception as exc:  # torch raises DistStoreError / RuntimeError on timeout
+            if "timeout" in str(exc).lower() or "timed out" in str(exc).lower():
+                raise RendezvousTimeout(
+                    f"rank {rank}: not all {world} ranks met at "
+                    f"{spec['master_addr']}:{spec['master_port']} within "
+                    f"{spec['rendezvous_timeout']:.0f} s"
+                ) from exc
+            raise
+    set_current(ctx)
+    stopped = False
+    try:
+        result = fn(spec["config"]) if spec.get("pass_config", True) else fn()
+    except RunStopped:
+        result, stopped = None, True
+    finally:
+        set_current(None)
+        ctx.flush()
+        if dist is not None and dist.is_initialized():
+            dist.destroy_process_group()
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.time() - started
+    return {
+        "rank": rank,
+        "result": result,
+        "stopped": stopped,
+        "usage": {
+            "rank": rank,
+            "attempt": spec["attempt"],
+            "worker": spec["worker"],
+            # process CPU time: the worker runs one rank at a time (the run holds its lock)
+            "cpu_seconds": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+            "gpu_seconds": wall if device.startswith("cuda") else 0.0,
+            "peak_memory": max(ctx._peak_rss, cpu1.ru_maxrss * 1024),
+        },
+    }
+
+
+def host_of(address: str) -> str:
+    return address.split("://", 1)[-1].rsplit(":", 1)[0]
+
+
+def environment_summary() -> dict[str, Any]:
+    return {"pid": os.getpid(), "device": worker_device()}

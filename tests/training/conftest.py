@@ -1,0 +1,48 @@
+"""A real 2-worker cluster and a real SQLite store shared by the training tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
+from lepton_lab.store.database import RunStore
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    manager = ClusterManager(
+        ClusterSpec(
+            mode="local",
+            n_workers=2,
+            threads_per_worker=1,
+            memory_limit="2GiB",
+            dashboard_address="127.0.0.1:0",
+        )
+    )
+    manager.start()
+    yield manager
+    manager.close()
+
+
+@pytest.fixture(scope="module")
+def client(cluster):
+    return cluster.client
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+
+
+@pytest.fixture
+def fit(client, store, tmp_path):
+    """``ll.fit`` bound to the test cluster, store and artifact folder."""
+    import lepton_lab as ll
+
+    def run(fn, **kwargs):
+        kwargs.setdefault("framework", "torch")
+        return ll.fit(
+            fn, client=client, store=store, artifact_dir=str(tmp_path / "artifacts"), **kwargs
+        )
+
+    return run

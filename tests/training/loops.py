@@ -1,0 +1,80 @@
+"""Training loops the tests run on the cluster (module-level so they pickle by value)."""
+
+from __future__ import annotations
+
+import time
+
+
+def digits_torch(config):
+    """An MLP on sklearn's digits, data-parallel: each rank trains on its shard."""
+    import hashlib
+
+    import numpy as np
+    import torch
+    from sklearn.datasets import load_digits
+
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor(x / 16.0, dtype=torch.float32)
+    y = torch.tensor(y)
+    x_train, y_train, x_val, y_val = x[:1500], y[:1500], x[1500:], y[1500:]
+    x_train, y_train = x_train[ctx.rank :: ctx.world_size], y_train[ctx.rank :: ctx.world_size]
+    net = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    model = ctx.prepare(net)
+    opt = torch.optim.Adam(model.parameters(), lr=config.get("lr", 0.01))
+    start = 0
+    resumed = ctx.checkpoint()
+    if resumed is not None:
+        net.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        start = resumed["epoch"] + 1
+    batch = config.get("batch_size", 32)
+    acc = 0.0
+    for epoch in range(start, config["epochs"]):
+        model.train()
+        for i in range(0, len(x_train), batch):
+            opt.zero_grad()
+            with ctx.autocast():
+                loss = torch.nn.functional.cross_entropy(
+                    model(x_train[i : i + batch]), y_train[i : i + batch]
+                )
+            loss.backward()
+            opt.step()
+        model.eval()
+        with torch.no_grad():
+            acc = float((net(x_val).argmax(1) == y_val).float().mean())
+        checkpoint = {"epoch": epoch, "model": net.state_dict(), "optimizer": opt.state_dict()}
+        ctx.report(step=epoch, loss=float(loss), val_accuracy=acc, checkpoint=checkpoint)
+        time.sleep(config.get("sleep", 0))
+    weights = np.concatenate([p.detach().numpy().ravel() for p in net.parameters()])
+    return {
+        "rank": ctx.rank,
+        "start_epoch": start,
+        "val_accuracy": acc,
+        "weights_sha": hashlib.sha256(weights.tobytes()).hexdigest(),
+    }
+
+
+def report_forever(config):
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    step = 0
+    while True:
+        step += 1
+        ctx.report(step=step, value=float(step))
+        time.sleep(0.01)
+
+
+def fail_on_rank_one(config):
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    ctx.report(step=1, value=1.0)
+    if ctx.rank == 1:
+        raise ValueError("bad batch on purpose")
+    return "ok"

@@ -99,7 +99,6 @@ class TrainContext:
         values = {k: float(v) for k, v in metrics.items()}
         if values:
             self._buffer.append({"step": self._step, "metrics": values, "time": now})
-        self._sample_memory()
         if checkpoint is not None and self.is_chief:
             self.flush()
             path = self._save_checkpoint(checkpoint, self._step)
@@ -113,6 +112,7 @@ class TrainContext:
                 raise RunStopped(f"run {self.run_id} was stopped")
 
     def flush(self) -> None:
+        self._sample_memory()  # here, not per report: reading /proc costs more than a report
         if self._buffer:
             items, self._buffer = self._buffer, []
             self._send({"kind": "metrics", "rank": self.rank, "items": items})

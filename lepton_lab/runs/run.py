@@ -18,11 +18,17 @@ class Run:
     """
 
     def __init__(
-        self, run_id: str, store: RunStore | None = None, driver: RunDriver | None = None
+        self,
+        run_id: str,
+        store: RunStore | None = None,
+        driver: RunDriver | None = None,
+        model_fn: Any = None,
     ) -> None:
         self.id = run_id
         self._store = store or open_store()
         self._driver = driver
+        self._model_fn = model_fn
+        self._model: Any = None
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
@@ -53,9 +59,18 @@ class Run:
 
     @property
     def model(self) -> Any:
-        """Rank 0's returned model, when the loop returns one."""
+        """The trained model here in the kernel: for Keras, ``model_fn()`` with rank 0's
+        weights; for a loop, what rank 0 returned."""
         result = self.result
-        return result[0] if result else None
+        if not result:
+            return None
+        if self._model_fn is None:
+            return result[0]
+        if self._model is None:
+            model = self._model_fn()
+            model.set_weights(result[0]["weights"])
+            self._model = model
+        return self._model
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or ``timeout``); returns the status."""

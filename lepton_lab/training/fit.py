@@ -23,7 +23,7 @@ from lepton_lab.store.database import RunStore, open_store
 from lepton_lab.training.context import stop_event_name, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
 
-FRAMEWORKS = ("torch",)
+FRAMEWORKS = ("torch", "keras")
 PRECISIONS = (None, "32", "mixed")
 
 
@@ -61,10 +61,7 @@ def _validate(
     if not callable(fn):
         raise FitError(f"the training function must be callable, got {type(fn).__name__}")
     if framework not in FRAMEWORKS:
-        raise FitError(
-            f"framework={framework!r} is not supported; use one of {FRAMEWORKS} "
-            "(Keras model_fn runs are not built yet)"
-        )
+        raise FitError(f"framework={framework!r} is not supported; use one of {FRAMEWORKS}")
     if workers is not None and (
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
@@ -89,12 +86,78 @@ def _validate(
             ) from exc
 
 
+def _length(value: Any) -> int:
+    if isinstance(value, dict):
+        lengths = {len(v) for v in value.values()}
+        if len(lengths) != 1:
+            raise FitError(f"the input arrays have different lengths: {sorted(lengths)}")
+        return lengths.pop()
+    return len(value)
+
+
+def _keras_config(
+    model_fn: Any,
+    data: Any,
+    epochs: int,
+    batch_size: int,
+    validation_data: Any,
+    callbacks: Any,
+    checkpoint_every: int | None,
+    precision: str | None,
+) -> dict[str, Any]:
+    """Check a Keras call in the kernel (before any rank starts) and pack it for the ranks."""
+    import cloudpickle
+
+    from lepton_lab.training.keras_loop import check_compiled, ensure_torch_backend
+
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FitError(f"{name} must be a positive integer, got {value!r}")
+    if checkpoint_every is not None and (
+        not isinstance(checkpoint_every, int) or checkpoint_every < 1
+    ):
+        raise FitError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
+    try:
+        ensure_torch_backend()
+        probe = model_fn()
+        check_compiled(probe)
+    except (TypeError, RuntimeError) as exc:
+        raise FitError(str(exc)) from exc
+    config: dict[str, Any] = {
+        "model_fn": cloudpickle.dumps(model_fn),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "validation_data": validation_data,
+        "callbacks": cloudpickle.dumps(list(callbacks)) if callbacks else None,
+        "checkpoint_every": checkpoint_every,
+        "precision": precision,
+    }
+    if callable(data):
+        config["data_fn"] = cloudpickle.dumps(data)
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+        if _length(x) != _length(y):
+            raise FitError(
+                f"data has {_length(x)} samples but {_length(y)} labels; they must match"
+            )
+        config["x"], config["y"] = x, y
+    else:
+        raise FitError("data must be (x, y) arrays or a data_fn(ctx) returning (x, y)")
+    return config
+
+
 def fit(
     fn: Callable[..., Any],
+    data: Any = None,
     *,
     framework: str | None = None,
     workers: int | None = None,
     config: dict[str, Any] | None = None,
+    epochs: int = 1,
+    batch_size: int = 32,
+    validation_data: Any = None,
+    callbacks: list[Any] | None = None,
+    checkpoint_every: int | None = None,
     precision: str | None = None,
     max_failures: int = 0,
     name: str | None = None,
@@ -104,17 +167,31 @@ def fit(
     store: RunStore | None = None,
     artifact_dir: str | None = None,
 ) -> Any:
-    """Run ``fn(config)`` once per rank on ``workers`` cluster workers; returns a ``Run``.
+    """Train data-parallel on the cluster, one rank per worker; returns a ``Run`` at once.
 
-    Inside ``fn``, ``ll.context()`` gives rank, world size, device, ``prepare(model)``,
-    ``report(step=..., **metrics, checkpoint=...)`` and ``checkpoint()`` to resume from.
+    Keras: ``fit(model_fn, data=(x, y) or data_fn, epochs=, batch_size=, workers=)`` where
+    ``model_fn()`` returns a compiled model; each rank runs the real ``model.fit`` (with your
+    callbacks) on its shard, gradients averaged across ranks.
+    Per-worker loop: ``fit(train_loop, framework="torch", workers=, config=)``; each rank calls
+    ``train_loop(config)`` and ``ll.context()`` gives rank, world size, device,
+    ``prepare(model)``, ``report(step=..., **metrics, checkpoint=...)`` and ``checkpoint()``.
     """
     from lepton_lab.cluster.attach import attach
     from lepton_lab.runs.run import Run
+    from lepton_lab.training.keras_loop import keras_rank
 
+    framework = framework or ("keras" if data is not None else None)
     client = client or attach()
     pool = _pool_workers(client)
     _validate(fn, framework, workers, len(pool), config, precision, max_failures)
+    rank_fn, rank_config, model_fn = fn, config or {}, None
+    if framework == "keras":
+        if max_failures and checkpoint_every is None:
+            checkpoint_every = 1  # a restart must have something to resume from
+        rank_config = _keras_config(
+            fn, data, epochs, batch_size, validation_data, callbacks, checkpoint_every, precision
+        )
+        rank_fn, model_fn = keras_rank, fn
     world = workers or len(pool)
     store = store or open_store()
     run_id = uuid.uuid4().hex[:12]
@@ -128,6 +205,8 @@ def fit(
         "function": getattr(fn, "__qualname__", repr(fn)),
         "artifact_dir": f"{artifacts}/runs/{run_id}",
     }
+    if framework == "keras":
+        params.update(epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every)
     store.create_run(
         run_id,
         name=name or params["function"],
@@ -138,21 +217,21 @@ def fit(
     )
     driver = RunDriver(
         run_id,
-        fn,
+        rank_fn,
         client,
         store,
         pool,
         world,
         dict(
             framework=framework,
-            config=config or {},
+            config=rank_config,
             precision=precision,
             checkpoint_dir=f"{artifacts}/runs/{run_id}/checkpoints",
             rendezvous_timeout=float(rendezvous_timeout),
         ),
         max_failures,
     )
-    run = Run(run_id, store=store, driver=driver)
+    run = Run(run_id, store=store, driver=driver, model_fn=model_fn)
     driver.start()
     if wait:
         run.wait()

@@ -56,7 +56,7 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     dist = None
-    if spec["framework"] == "torch" and world > 1:
+    if spec["framework"] in ("torch", "keras") and world > 1:
         import torch.distributed as dist
 
         backend = "nccl" if device.startswith("cuda") else "gloo"

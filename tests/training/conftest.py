@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# As in the Lepton kernels: Keras 3 on the torch backend unless the user chose another.
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
 from lepton_lab.store.database import RunStore
@@ -40,7 +45,8 @@ def fit(client, store, tmp_path):
     import lepton_lab as ll
 
     def run(fn, **kwargs):
-        kwargs.setdefault("framework", "torch")
+        if "data" not in kwargs:
+            kwargs.setdefault("framework", "torch")
         return ll.fit(
             fn, client=client, store=store, artifact_dir=str(tmp_path / "artifacts"), **kwargs
         )

@@ -78,3 +78,54 @@ def fail_on_rank_one(config):
     if ctx.rank == 1:
         raise ValueError("bad batch on purpose")
     return "ok"
+
+
+def digits_model():
+    """A compiled Keras MLP for the 8x8 digits (model_fn form of ll.fit)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def uncompiled_model():
+    import keras
+
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+
+
+def digits_arrays():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    return (
+        (x[:1500] / 16.0).astype("float32"),
+        y[:1500],
+        (x[1500:] / 16.0).astype("float32"),
+        y[1500:],
+    )
+
+
+def epoch_marker_callback(folder, seconds=0.0):
+    """A user's own Keras callback (it must keep working under ll.fit): leaves one file per
+    epoch and rank, and can slow epochs down for fault tests."""
+    import keras
+
+    class MarkEpochs(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            import os
+
+            rank = os.environ.get("LEPTON_TEST_RANK", "x")
+            with open(f"{folder}/epoch-{epoch}-{os.getpid()}-{rank}", "w") as f:
+                f.write(str(logs))
+            time.sleep(seconds)
+
+    return MarkEpochs()

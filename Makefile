@@ -7,12 +7,12 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
 	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
 
-.PHONY: demo test lab browser-deps wheel clean
+.PHONY: demo test lab browser-deps postgres-deps wheel clean
 
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
 
-test: $(STAMP) browser-deps  ## every test suite: unit, server, kernel, fault, browser
+test: $(STAMP) browser-deps postgres-deps  ## every suite: unit, server, kernel, training, fault, browser
 	$(BIN)/pytest
 
 lab: $(STAMP)  ## JupyterLab with the Lepton Lab extension
@@ -35,6 +35,13 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "browser tests need chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+
+# The store is tested on PostgreSQL too; the tests start a private server from Debian's binaries.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "store tests need PostgreSQL: sudo apt-get install -y postgresql"; exit 1; fi; }
 
 wheel:
 	rm -rf lepton_lab/labextension dist

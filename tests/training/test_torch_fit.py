@@ -113,3 +113,26 @@ def test_bad_input_is_refused_before_any_rank_starts_and_stores_nothing(
     with pytest.raises(ll.FitError, match=message):
         fit(fn, **kwargs)
     assert store.list_runs() == []
+
+
+def test_a_run_is_recorded_in_postgresql_too(client, tmp_path):
+    from lepton_lab.store.database import RunStore
+    from tests.support.postgres import postgres_server
+
+    with postgres_server() as url:
+        store = RunStore(url)
+        run = ll.fit(
+            digits_torch,
+            framework="torch",
+            workers=2,
+            config={"epochs": 2},
+            client=client,
+            store=store,
+            artifact_dir=str(tmp_path),
+            wait=True,
+        )
+        assert run.status == "completed", run.error
+        record = store.get_run(run.id)
+        assert record["status"] == "completed" and len(record["usage"]) == 2
+        assert store.count_metrics(run.id) == 2 * 2 * 2
+        store.engine.dispose()

@@ -59,6 +59,8 @@ class TrainContext:
     _step: int = 0
     _peak_rss: int = 0
     process_group: Any = None
+    #: this rank's (x, y) shard when ll.fit was given ``data=(x, y)``: equal sizes on all ranks
+    data: Any = None
 
     @property
     def is_chief(self) -> bool:

@@ -141,9 +141,32 @@ def _keras_config(
                 f"data has {_length(x)} samples but {_length(y)} labels; they must match"
             )
         config["x"], config["y"] = x, y
+    elif _is_torch_dataset(data):
+        try:
+            config["dataset"] = cloudpickle.dumps(data)
+        except Exception as exc:  # noqa: BLE001
+            raise FitError(f"the dataset cannot be sent to the workers: {exc}") from exc
     else:
-        raise FitError("data must be (x, y) arrays or a data_fn(ctx) returning (x, y)")
+        raise FitError(
+            "data must be (x, y) arrays, a torch Dataset, or a data_fn(ctx) returning (x, y)"
+        )
     return config
+
+
+def _is_torch_dataset(data: Any) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(data, torch.utils.data.Dataset)
+
+
+def _check_arrays(data: Any) -> tuple[Any, Any]:
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise FitError("data for a per-worker loop must be (x, y) arrays; ctx.data is the shard")
+    x, y = data
+    if _length(x) != _length(y):
+        raise FitError(f"data has {_length(x)} samples but {_length(y)} labels; they must match")
+    return x, y
 
 
 def fit(
@@ -181,6 +204,7 @@ def fit(
     from lepton_lab.training.keras_loop import keras_rank
 
     framework = framework or ("keras" if data is not None else None)
+    arrays = None
     client = client or attach()
     pool = _pool_workers(client)
     _validate(fn, framework, workers, len(pool), config, precision, max_failures)
@@ -192,6 +216,8 @@ def fit(
             fn, data, epochs, batch_size, validation_data, callbacks, checkpoint_every, precision
         )
         rank_fn, model_fn = keras_rank, fn
+    elif data is not None:
+        arrays = _check_arrays(data)
     world = workers or len(pool)
     store = store or open_store()
     run_id = uuid.uuid4().hex[:12]
@@ -228,6 +254,7 @@ def fit(
             precision=precision,
             checkpoint_dir=f"{artifacts}/runs/{run_id}/checkpoints",
             rendezvous_timeout=float(rendezvous_timeout),
+            data=arrays,
         ),
         max_failures,
     )

@@ -79,7 +79,7 @@ def _broadcast_weights(model: Any) -> None:
         dist.broadcast(variable.value.data, src=0)
 
 
-def _equal_shard(ctx: TrainContext, x: Any, y: Any) -> tuple[Any, Any]:
+def equal_shard(ctx: TrainContext, x: Any, y: Any) -> tuple[Any, Any]:
     """Every rank gets the same number of samples: an uneven batch count would leave one
     rank waiting in a collective that the others never enter."""
     import numpy as np
@@ -90,6 +90,15 @@ def _equal_shard(ctx: TrainContext, x: Any, y: Any) -> tuple[Any, Any]:
     if isinstance(x, dict):
         return {k: np.asarray(v)[index] for k, v in x.items()}, y[index]
     return np.asarray(x)[index], y[index]
+
+
+def _dataset_shard(ctx: TrainContext, dataset: Any, batch_size: int) -> Any:
+    """A torch ``DataLoader`` over this rank's equal share of a map-style torch Dataset."""
+    from torch.utils.data import DataLoader, Subset
+
+    n = len(dataset) // ctx.world_size
+    indices = list(range(ctx.rank, len(dataset), ctx.world_size))[:n]
+    return DataLoader(Subset(dataset, indices), batch_size=batch_size, shuffle=True)
 
 
 def _common_length(ctx: TrainContext, n: int) -> int:
@@ -143,12 +152,18 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
     try:
         model = cloudpickle.loads(config["model_fn"])()
         check_compiled(model)
+        inputs: dict[str, Any] = {"batch_size": config["batch_size"]}
         if config.get("data_fn") is not None:
             x, y = cloudpickle.loads(config["data_fn"])(ctx)
             n = _common_length(ctx, len(x))
-            x, y = x[:n], y[:n]
+            inputs.update(x=x[:n], y=y[:n])
+        elif config.get("dataset") is not None:
+            inputs = {
+                "x": _dataset_shard(ctx, cloudpickle.loads(config["dataset"]), config["batch_size"])
+            }
         else:
-            x, y = _equal_shard(ctx, config["x"], config["y"])
+            x, y = equal_shard(ctx, config["x"], config["y"])
+            inputs.update(x=x, y=y)
         if ctx.world_size > 1:
             _broadcast_weights(model)
             _average_gradients(model.optimizer, ctx.world_size)
@@ -162,9 +177,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
             initial_epoch = state["epoch"] + 1
         callbacks = cloudpickle.loads(config["callbacks"]) if config.get("callbacks") else []
         history = model.fit(
-            x,
-            y,
-            batch_size=config["batch_size"],
+            **inputs,
             epochs=config["epochs"],
             initial_epoch=initial_epoch,
             validation_data=config.get("validation_data"),

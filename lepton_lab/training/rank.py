@@ -53,6 +53,10 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
         resume_step=spec.get("resume_step"),
         flush_interval=spec.get("flush_interval", 0.25),
     )
+    if spec.get("data") is not None:
+        from lepton_lab.training.keras_loop import equal_shard
+
+        ctx.data = equal_shard(ctx, *spec["data"])
     started = time.time()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     dist = None

@@ -129,3 +129,24 @@ def epoch_marker_callback(folder, seconds=0.0):
             time.sleep(seconds)
 
     return MarkEpochs()
+
+
+def shard_sizes(config):
+    """Reports the size of the shard ll.fit gave this rank."""
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    x, y = ctx.data
+    return {
+        "rank": ctx.rank,
+        "n": len(x),
+        "first_label": int(y[0]),
+        "labels_match": len(x) == len(y),
+    }
+
+
+def digits_torch_dataset():
+    import torch
+
+    x, y, *_ = digits_arrays()
+    return torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(y))

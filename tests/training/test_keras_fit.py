@@ -110,3 +110,14 @@ def test_bad_keras_input_is_refused_before_any_rank_starts(
     with pytest.raises(ll.FitError, match=message):
         fit(model_fn, data=arrays, framework=None, **kwargs)
     assert store.list_runs() == []
+
+
+def test_keras_accepts_a_torch_dataset_and_shards_it(fit):
+    from tests.training.loops import digits_torch_dataset
+
+    run = fit(
+        digits_model, data=digits_torch_dataset(), epochs=3, batch_size=32, workers=2, wait=True
+    )
+    assert run.status == "completed", run.error
+    assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
+    assert run.result[0]["history"]["accuracy"][-1] > 0.8

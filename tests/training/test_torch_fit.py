@@ -136,3 +136,28 @@ def test_a_run_is_recorded_in_postgresql_too(client, tmp_path):
         assert record["status"] == "completed" and len(record["usage"]) == 2
         assert store.count_metrics(run.id) == 2 * 2 * 2
         store.engine.dispose()
+
+
+def test_arrays_given_to_a_loop_arrive_as_equal_shards(fit):
+    import numpy as np
+
+    from tests.training.loops import shard_sizes
+
+    x, y = np.arange(101 * 3).reshape(101, 3), np.arange(101)
+    run = fit(shard_sizes, framework="torch", workers=2, data=(x, y), wait=True)
+    assert run.status == "completed", run.error
+    assert [r["n"] for r in run.result] == [50, 50]
+    assert [r["first_label"] for r in run.result] == [0, 1]
+    with pytest.raises(ll.FitError, match="101 samples but 100 labels"):
+        fit(shard_sizes, framework="torch", workers=2, data=(x, y[:100]))
+
+
+def test_without_retries_a_lost_worker_fails_the_run_and_never_hangs(fit, client):
+    run = fit(report_forever, workers=2, max_failures=0)
+    deadline = time.monotonic() + 60
+    while not run.metrics() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pids = client.run(os.getpid)
+    os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
+    assert run.wait(90) == "failed"
+    assert "was lost" in run.error and run.error_rank == 0

@@ -84,3 +84,28 @@ async def test_cpu_kernel_hides_gpus_and_attaches(jp_serverapp, cluster_status):
     assert "no GPU" not in output
     assert field(output, "ADDRESS") == status["scheduler_address"]
     assert field(output, "DEVICE") == "cpu cpu ''"
+
+
+FIT_CODE = """
+import lepton_lab as ll
+from tests.training.loops import digits_torch
+run = ll.fit(digits_torch, framework="torch", workers=2, config={"epochs": 2}, wait=True)
+print("RUN", run.id, run.status)
+"""
+
+
+async def test_a_run_started_in_a_kernel_is_served_by_the_server(
+    jp_serverapp, jp_fetch, cluster_status
+):
+    from pathlib import Path
+
+    await cluster_status()
+    repo = str(Path(__file__).resolve().parents[2])
+    code = f"import sys; sys.path.insert(0, {repo!r})\n" + FIT_CODE
+    output = await run_in_kernel(jp_serverapp, "lepton-cpu", code, timeout=180)
+    run_id, status = field(output, "RUN").split()
+    assert status == "completed", output
+    listing = await get_json(jp_fetch, "lepton-lab", "api", "runs")
+    assert run_id in [r["id"] for r in listing["runs"]]
+    metrics = await get_json(jp_fetch, "lepton-lab", "api", "runs", run_id, "metrics")
+    assert len(metrics["metrics"]) == 2 * 2 * 2

@@ -90,6 +90,10 @@ class ClusterSpec:
     dashboard_address: str = "127.0.0.1:8787"
     max_workers: int = 32
     start_timeout: float = 120.0
+    #: Dask's statistical profiler samples every worker thread's stack every 10 ms; on
+    #: Python-heavy training steps that cost 24 % of Keras epoch time (bench/bench_keras.py),
+    #: so it is off unless asked for (the dashboard's Profile page is then empty).
+    worker_profiler: bool = False
 
 
 @dataclass
@@ -207,6 +211,14 @@ class ClusterManager:
             kwargs["n_workers"] = self.spec.n_workers
         if self.spec.threads_per_worker is not None:
             kwargs["threads_per_worker"] = self.spec.threads_per_worker
+        if not self.spec.worker_profiler:
+            # merged into each nanny's copy of the dask config, so restarts keep it
+            import dask.config
+
+            kwargs["config"] = dask.config.merge(
+                dask.config.config,
+                {"distributed": {"worker": {"profile": {"enabled": False}}}},
+            )
         if kind == "cuda":
             # Imported lazily: dask-cuda and the CUDA bindings exist only with the [cuda] extra.
             from dask_cuda import LocalCUDACluster

@@ -3,6 +3,7 @@ that need the whole server process: its start-up, its shutdown, and its kernels.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -85,13 +86,11 @@ class LabServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter exited with {self.proc.returncode}:\n{self.log()}")
-            try:
+            with contextlib.suppress(OSError):  # not listening yet
                 status, _ = self.request("GET", "api/status")
                 if status == 200:
                     self.up_at = time.monotonic()
                     return self
-            except OSError:
-                pass
             time.sleep(0.05)
         raise TimeoutError(f"jupyter did not answer within {timeout} s:\n{self.log()}")
 

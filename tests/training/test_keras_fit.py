@@ -121,3 +121,11 @@ def test_keras_accepts_a_torch_dataset_and_shards_it(fit):
     assert run.status == "completed", run.error
     assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
     assert run.result[0]["history"]["accuracy"][-1] > 0.8
+
+
+def test_keras_data_fn_shards_itself_and_uneven_lengths_are_evened_out(fit):
+    from tests.training.loops import digits_data_fn
+
+    run = fit(digits_model, data=digits_data_fn, epochs=2, batch_size=32, workers=2, wait=True)
+    assert run.status == "completed", run.error
+    assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -68,33 +67,9 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Start the embedded cluster, show it, and run a small computation on its workers."""
-    import dask.array as da
+    from lepton_lab.cli.demo import run_demo
 
-    import lepton_lab as ll
-    from lepton_lab.cluster.attach import embedded_cluster
-
-    t0 = time.perf_counter()
-    client = ll.attach(args.address)
-    started = time.perf_counter() - t0
-    manager = embedded_cluster()
-    if manager is not None:
-        print(format_status(manager.status()))
-    print(f"cluster ready in {started:.1f} s at {client.scheduler.address}")
-    x = da.random.default_rng(0).standard_normal((4000, 4000), chunks=(1000, 1000))
-    t0 = time.perf_counter()
-    future = client.compute((x @ x.T).mean())
-    value = future.result()
-    elapsed = time.perf_counter() - t0
-    per_worker = client.run(lambda dask_worker: dask_worker.state.executed_count)
-    print(f"mean of X @ X.T over a 4000x4000 array: {value:.4f} in {elapsed:.2f} s")
-    for address, count in sorted(per_worker.items()):
-        print(f"  {address} executed {count} tasks")
-    if sum(per_worker.values()) == 0:
-        raise CLIError("the workers report no executed tasks; the cluster did not compute")
-    ll.detach()
-    print("demo finished")
-    return 0
+    return run_demo(args.address, args.epochs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the end-to-end demo on the embedded local cluster")
     demo.add_argument("--address", help="use this scheduler instead of an embedded cluster")
     demo.set_defaults(func=cmd_demo)
+    demo.add_argument("--epochs", type=int, default=8, help="epochs of the demo training run")
 
     cluster = sub.add_parser("cluster", help="the lab's Dask cluster")
     cluster_sub = cluster.add_subparsers(dest="cluster_command", required=True)

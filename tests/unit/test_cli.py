@@ -11,20 +11,25 @@ from pathlib import Path
 CLI = str(Path(sys.executable).parent / "lepton-lab")
 
 
-def run(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+def run(*args: str, timeout: float = 180, state: Path | None = None) -> subprocess.CompletedProcess:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("LEPTON_LAB_", "DASK_SCHEDULER"))
     }
+    if state is not None:
+        env["LEPTON_LAB_STATE_DIR"] = str(state)
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
-def test_demo_runs_end_to_end_on_the_embedded_cluster():
-    result = run("demo")
+def test_demo_runs_end_to_end_on_the_embedded_cluster(tmp_path):
+    result = run("demo", "--epochs", "6", state=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "mode:       local" in result.stdout
     assert "mean of X @ X.T" in result.stdout
     assert result.stdout.count("executed") >= 1
     assert "demo finished" in result.stdout
+    assert "training an MLP on the digits, data-parallel on 2 workers" in result.stdout
+    assert "completed" in result.stdout and "6 checkpoints recorded" in result.stdout
+    assert (tmp_path / "lepton_lab.db").exists()
 
 
 def test_cluster_status_json():

@@ -148,6 +148,9 @@ class LabServer:
             time.sleep(0.05)
         client = BlockingKernelClient()
         client.load_connection_file(str(connection_file))
+        # Without a KernelManager the client judges liveness by heartbeat; the default 1 s
+        # reads a busy 2-core machine (cluster, server and kernel starting) as a dead kernel.
+        client.hb_channel.time_to_dead = 10.0
         client.start_channels()
         client.wait_for_ready(timeout=60)
         client.kernel_id = kernel["id"]

@@ -151,7 +151,7 @@ class TrainContext:
         import fsspec
 
         path = f"{self.checkpoint_dir.rstrip('/')}/step-{step:08d}.ckpt"
-        fs, _, (local,) = fsspec.get_fs_token_paths(path)
+        fs, _ = fsspec.core.url_to_fs(path)
         fs.makedirs(self.checkpoint_dir, exist_ok=True)
         tmp = f"{path}.tmp"
         with fsspec.open(tmp, "wb") as f:

@@ -112,29 +112,27 @@ def _common_length(ctx: TrainContext, n: int) -> int:
     return int(t.item())
 
 
-class _Reporter:
-    """Keras callback: epoch logs to the run's stream, checkpoints every N epochs."""
+def reporter_callback(ctx: TrainContext, every: int | None) -> Any:
+    """The Keras callback that streams epoch logs and writes checkpoints every N epochs.
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        keras = ensure_torch_backend()
+    Built here, not at module level, so importing this module never imports Keras (the backend
+    must be chosen first).
+    """
+    keras = ensure_torch_backend()
 
-        class Reporter(keras.callbacks.Callback):
-            def __init__(self, ctx: TrainContext, every: int | None) -> None:
-                super().__init__()
-                self.ctx, self.every = ctx, every
+    class LeptonReporter(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            checkpoint = None
+            if every and (epoch + 1) % every == 0 and ctx.is_chief:
+                checkpoint = {
+                    "epoch": epoch,
+                    "weights": self.model.get_weights(),
+                    "optimizer": [v.numpy() for v in self.model.optimizer.variables],
+                }
+            metrics = {k: float(v) for k, v in (logs or {}).items()}
+            ctx.report(step=epoch, checkpoint=checkpoint, **metrics)
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                checkpoint = None
-                if self.every and (epoch + 1) % self.every == 0 and self.ctx.is_chief:
-                    checkpoint = {
-                        "epoch": epoch,
-                        "weights": self.model.get_weights(),
-                        "optimizer": [v.numpy() for v in self.model.optimizer.variables],
-                    }
-                metrics = {k: float(v) for k, v in (logs or {}).items()}
-                self.ctx.report(step=epoch, checkpoint=checkpoint, **metrics)
-
-        return Reporter(*args, **kwargs)
+    return LeptonReporter()
 
 
 def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +179,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
             epochs=config["epochs"],
             initial_epoch=initial_epoch,
             validation_data=config.get("validation_data"),
-            callbacks=[*callbacks, _Reporter(ctx, config.get("checkpoint_every"))],
+            callbacks=[*callbacks, reporter_callback(ctx, config.get("checkpoint_every"))],
             shuffle=True,
             verbose=0,
         )

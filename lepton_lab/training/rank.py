@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import resource
 import socket
 import time
@@ -111,7 +110,3 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
 
 def host_of(address: str) -> str:
     return address.split("://", 1)[-1].rsplit(":", 1)[0]
-
-
-def environment_summary() -> dict[str, Any]:
-    return {"pid": os.getpid(), "device": worker_device()}

@@ -33,30 +33,15 @@ async def test_runs_routes_list_show_and_page_metrics_with_since(jp_fetch, lab_a
     assert record["status"] == "completed" and record["world_size"] == 2
     assert {e["kind"] for e in record["events"]} >= {"start", "checkpoint", "completed"}
 
-    first = await get_json(
-        jp_fetch, "lepton-lab", "api", "runs", run.id, "metrics", params={"limit": "5"}
-    )
+    def page(**params):
+        return get_json(jp_fetch, "lepton-lab", "api", "runs", run.id, "metrics", params=params)
+
+    first = await page(limit="5")
     assert len(first["metrics"]) == 5
-    rest = await get_json(
-        jp_fetch,
-        "lepton-lab",
-        "api",
-        "runs",
-        run.id,
-        "metrics",
-        params={"since": str(first["next"])},
-    )
+    rest = await page(since=str(first["next"]))
     assert len(first["metrics"]) + len(rest["metrics"]) == 3 * 2 * 2
     assert min(m["id"] for m in rest["metrics"]) > first["next"]
-    empty = await get_json(
-        jp_fetch,
-        "lepton-lab",
-        "api",
-        "runs",
-        run.id,
-        "metrics",
-        params={"since": str(rest["next"])},
-    )
+    empty = await page(since=str(rest["next"]))
     assert empty["metrics"] == [] and empty["next"] == rest["next"]
 
 

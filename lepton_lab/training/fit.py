@@ -306,6 +306,7 @@ class RunDriver(threading.Thread):
         self.result: list[Any] | None = None
         self.latest_checkpoint: tuple[str, int] | None = None
         self._events: queue.Queue = queue.Queue()
+        self._excluded: set[str] = set()
         self._stop_requested = threading.Event()
         self.finished = threading.Event()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -369,7 +370,11 @@ class RunDriver(threading.Thread):
         deadline = time.monotonic() + timeout
         while True:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
-            alive = sorted(a for a in info if info[a].get("status", "running") == "running")
+            alive = sorted(
+                a
+                for a in info
+                if info[a].get("status", "running") == "running" and a not in self._excluded
+            )
             # prefer the run's original pool, then any replacement workers (nanny restarts)
             candidates = [a for a in self.pool if a in alive] + [
                 a for a in alive if a not in self.pool
@@ -478,6 +483,9 @@ class RunDriver(threading.Thread):
     def _abort(self, futures: list[Any], workers: list[str]) -> None:
         """End the ranks still running: peers of a failed rank hang in collectives."""
         running = [w for f, w in zip(futures, workers, strict=True) if not f.done()]
+        # restarted and lost workers come back at new addresses; until the scheduler has
+        # dropped the old ones they must not be chosen for the next attempt
+        self._excluded.update(running)
         self.client.cancel(futures, force=True)
         if running:
             alive = set(self.client.scheduler_info(n_workers=-1)["workers"])

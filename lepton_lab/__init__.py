@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lepton_lab import runs
+from lepton_lab import jobs, runs
 from lepton_lab.cluster.attach import attach, detach
+from lepton_lab.jobs.metrics import log_metrics
 from lepton_lab.kernels.device import device
 from lepton_lab.runs.run import Run
 from lepton_lab.training.context import context
@@ -30,6 +31,8 @@ __all__ = [
     "detach",
     "device",
     "fit",
+    "jobs",
+    "log_metrics",
     "runs",
 ]
 

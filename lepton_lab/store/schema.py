@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "stopped")
@@ -122,3 +122,188 @@ class UsageRow(Base):
             "gpu_seconds": self.gpu_seconds,
             "peak_memory": self.peak_memory,
         }
+
+
+# -- jobs and schedules ------------------------------------------------------------------------
+
+JOB_STATUSES = ("queued", "running", "completed", "failed", "stopped", "timed_out")
+JOB_FINAL_STATUSES = ("completed", "failed", "stopped", "timed_out")
+JOB_ACTIVE_STATUSES = ("queued", "running")
+
+
+class JobRow(Base):
+    """One notebook execution request and where it stands; its files live in ``output_dir``.
+
+    ``owner`` (host:pid) is the process supervising the running attempt: a restart finds jobs
+    whose owner is gone and reconciles them. ``stop_requested`` is how any process (a REST call
+    on another server, the CLI) asks the owner to stop the job.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    notebook: Mapped[str] = mapped_column(Text)
+    input_path: Mapped[str] = mapped_column(Text)
+    cwd: Mapped[str] = mapped_column(Text)
+    output_dir: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kernel: Mapped[str] = mapped_column(String(200))
+    executor: Mapped[str] = mapped_column(String(32), default="local")
+    timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retry_backoff: Mapped[float] = mapped_column(Float, default=1.0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    output_formats: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["ipynb"])
+    warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
+    schedule_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[float] = mapped_column(Float, default=0.0)
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    runner_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_cell: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "notebook": self.notebook,
+            "cwd": self.cwd,
+            "output_dir": self.output_dir,
+            "parameters": self.parameters,
+            "kernel": self.kernel,
+            "executor": self.executor,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "retry_backoff": self.retry_backoff,
+            "tags": self.tags,
+            "output_formats": self.output_formats,
+            "warnings": self.warnings,
+            "schedule_id": self.schedule_id,
+            "status": self.status,
+            "attempt": self.attempt,
+            "not_before": self.not_before,
+            "owner": self.owner,
+            "runner_pid": self.runner_pid,
+            "heartbeat_at": self.heartbeat_at,
+            "stop_requested": self.stop_requested,
+            "progress": self.progress,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "error": self.error,
+            "error_cell": self.error_cell,
+        }
+
+
+class JobEventRow(Base):
+    """A state change of a job (with its time), or a note such as a retry's backoff."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    time: Mapped[float] = mapped_column(Float, default=time.time)
+    status: Mapped[str] = mapped_column(String(16))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "status": self.status,
+            "attempt": self.attempt,
+            "message": self.message,
+        }
+
+
+class JobMetricRow(Base):
+    """A value the notebook recorded with ``ll.log_metrics``."""
+
+    __tablename__ = "job_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)
+    time: Mapped[float] = mapped_column(Float)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"attempt": self.attempt, "name": self.name, "value": self.value, "time": self.time}
+
+
+class ScheduleRow(Base):
+    """A notebook repeated on a cron expression; ``next_fire_at`` is the one time to fire next
+    (advanced with a compare-and-set, so a time is never fired twice)."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    notebook: Mapped[str] = mapped_column(Text)
+    cwd: Mapped[str] = mapped_column(Text)
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kernel: Mapped[str] = mapped_column(String(200))
+    executor: Mapped[str] = mapped_column(String(32), default="local")
+    timeout: Mapped[float | None] = mapped_column(Float, nullable=True)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    output_formats: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["ipynb"])
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    overlap: Mapped[str] = mapped_column(String(16), default="skip")
+    catchup: Mapped[str] = mapped_column(String(16), default="once")
+    next_fire_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_fired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    last_job_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "notebook": self.notebook,
+            "cwd": self.cwd,
+            "cron": self.cron,
+            "timezone": self.timezone,
+            "parameters": self.parameters,
+            "kernel": self.kernel,
+            "executor": self.executor,
+            "timeout": self.timeout,
+            "retries": self.retries,
+            "tags": self.tags,
+            "output_formats": self.output_formats,
+            "active": self.active,
+            "overlap": self.overlap,
+            "catchup": self.catchup,
+            "next_fire_at": self.next_fire_at,
+            "last_fired_at": self.last_fired_at,
+            "last_job_id": self.last_job_id,
+            "fired": self.fired,
+            "skipped": self.skipped,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+        }
+
+
+class LeaseRow(Base):
+    """Who may dispatch jobs and fire schedules now: one row per lease, held until expiry."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[float] = mapped_column(Float)

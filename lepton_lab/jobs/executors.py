@@ -1,0 +1,295 @@
+"""Where a job attempt runs: ``local`` (a runner process on this machine) or ``dask`` (a task
+on a cluster worker that starts the runner there).
+
+Both give the supervisor the same handle, an ``Execution``: ``poll()`` for the result,
+``updates()`` for new progress and metrics, ``kill()`` to end the attempt with its kernel.
+With ``dask`` the notebook travels in the task and the executed notebook, HTML, log lines,
+progress and metrics travel back (as the task's result and as Dask events), so the worker
+needs no shared file system.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import psutil
+
+from lepton_lab.jobs.workdir import (
+    ENV_JOB_ID,
+    ENV_JOB_METRICS_FILE,
+    JobFiles,
+    ProgressWatch,
+    Tail,
+    read_json,
+    write_json_atomic,
+)
+
+EXECUTORS = ("local", "dask")
+POLL_SECONDS = 0.25
+
+
+class Execution(Protocol):
+    def poll(self) -> dict[str, Any] | None: ...
+
+    def updates(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]: ...
+
+    def kill(self) -> None: ...
+
+
+def kill_tree(pid: int, grace: float = 3.0) -> None:
+    """End a process and every descendant (the runner, its kernel, what the kernel started).
+
+    Descendants are listed before anything is signalled: once a parent dies its children are
+    re-parented and can no longer be found from it.
+    """
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for proc in procs:
+        try:
+            proc.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace)
+
+
+def start_runner(files: JobFiles, job_id: str, attempt: int) -> subprocess.Popen:
+    """Start ``lepton_lab.jobs.runner`` with stdout/stderr appended to the job's log."""
+    env = dict(os.environ)
+    env[ENV_JOB_ID] = job_id
+    env[ENV_JOB_METRICS_FILE] = str(files.metrics)
+    env["PYTHONUNBUFFERED"] = "1"
+    with open(files.log, "ab") as log:
+        log.write(f"=== lepton-lab: attempt {attempt} of job {job_id} ===\n".encode())
+        log.flush()
+        return subprocess.Popen(
+            [sys.executable, "-m", "lepton_lab.jobs.runner", str(files.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=files.root,
+            start_new_session=True,
+        )
+
+
+def runner_result(files: JobFiles, returncode: int) -> dict[str, Any]:
+    result = read_json(files.result)
+    if result is None:
+        result = {
+            "status": "failed",
+            "error": f"the job's runner process exited with code {returncode} before it "
+            "finished (killed, or out of memory?)",
+            "error_cell": None,
+        }
+    return result
+
+
+class LocalExecution:
+    """A runner process on this machine, in the job's own folder."""
+
+    def __init__(self, files: JobFiles, job_id: str, attempt: int) -> None:
+        self.files = files
+        self.proc = start_runner(files, job_id, attempt)
+        self.pid = self.proc.pid
+        self._progress = ProgressWatch(files.progress)
+        self._metrics = Tail(files.metrics, lines=True)
+
+    def poll(self) -> dict[str, Any] | None:
+        code = self.proc.poll()
+        if code is None:
+            return None
+        return runner_result(self.files, code)
+
+    def updates(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        return self._progress.changed(), self._metrics.records()
+
+    def kill(self) -> None:
+        kill_tree(self.pid)
+        self.proc.wait()
+
+
+class LocalExecutor:
+    name = "local"
+
+    def start(self, files: JobFiles, job: dict[str, Any]) -> LocalExecution:
+        return LocalExecution(files, job["id"], job["attempt"])
+
+
+# -- dask ------------------------------------------------------------------------------------
+
+
+def _stop_event_name(job_id: str, attempt: int) -> str:
+    return f"lepton-lab-job-stop-{job_id}-{attempt}"
+
+
+def run_job_on_worker(
+    job_id: str, attempt: int, topic: str, notebook: bytes, request: dict[str, Any]
+) -> dict[str, Any]:
+    """The Dask task: run the runner in a private folder on the worker, forward its log,
+    progress and metrics as events, obey the stop event, and return the outputs as bytes."""
+    from distributed import Event, get_worker
+
+    worker = get_worker()
+    stop = Event(_stop_event_name(job_id, attempt))
+    folder = Path(tempfile.mkdtemp(prefix=f"lepton-job-{job_id}-"))
+    try:
+        files = JobFiles(folder)
+        files.input.write_bytes(notebook)
+        cwd = request.get("cwd")
+        request = dict(request, cwd=cwd if cwd and os.path.isdir(cwd) else str(folder))
+        write_json_atomic(files.request, request)
+        proc = start_runner(files, job_id, attempt)
+        log, metrics = Tail(files.log, lines=True), Tail(files.metrics, lines=True)
+        progress = ProgressWatch(files.progress)
+        stopped = False
+
+        def forward(final: bool = False) -> None:
+            text = log.read().decode("utf-8", "replace")
+            changed = progress.changed()
+            records = metrics.records()
+            if text or changed or records or final:
+                worker.log_event(
+                    topic, {"log": text, "progress": changed, "metrics": records, "final": final}
+                )
+
+        while proc.poll() is None:
+            forward()
+            if stop.is_set():
+                kill_tree(proc.pid)
+                stopped = True
+                break
+            time.sleep(POLL_SECONDS)
+        proc.wait()
+        forward(final=True)
+        result = runner_result(files, proc.returncode)
+        if stopped:
+            result = {"status": "stopped", "error": None, "error_cell": None}
+        return {
+            "result": result,
+            "output": files.output.read_bytes() if files.output.exists() else None,
+            "html": files.html.read_bytes() if files.html.exists() else None,
+            "worker": worker.address,
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class DaskExecution:
+    """A job attempt running as a task on a cluster worker."""
+
+    def __init__(self, client: Any, files: JobFiles, job: dict[str, Any]) -> None:
+        self.client = client
+        self.files = files
+        self.job_id = job["id"]
+        self.attempt = job["attempt"]
+        self.topic = f"lepton-lab-job-{self.job_id}"
+        self._events: queue.Queue = queue.Queue()
+        self._final_seen = False
+        self._done_at: float | None = None
+        self.pid = None
+        client.subscribe_topic(self.topic, self._events.put)
+        request = read_json(files.request) or {}
+        with open(files.log, "ab") as log:
+            log.write(
+                f"=== lepton-lab: attempt {self.attempt} of job {self.job_id} "
+                f"(dask executor) ===\n".encode()
+            )
+        self.future = client.submit(
+            run_job_on_worker,
+            self.job_id,
+            self.attempt,
+            self.topic,
+            files.input.read_bytes(),
+            request,
+            pure=False,
+            key=f"lepton-job-{self.job_id}-{self.attempt}",
+        )
+
+    def poll(self) -> dict[str, Any] | None:
+        if not self.future.done():
+            return None
+        # The task's last events travel apart from its result: give them a moment to land,
+        # so the log and metrics are complete when the job is marked ended.
+        self._done_at = self._done_at or time.monotonic()
+        if not self._final_seen and time.monotonic() - self._done_at < 3:
+            return None
+        self._unsubscribe()
+        try:
+            answer = self.future.result()
+        except Exception as exc:  # noqa: BLE001 - a lost worker or a task error fails the job
+            return {
+                "status": "failed",
+                "error": f"the Dask task failed: {type(exc).__name__}: {exc}",
+                "error_cell": None,
+            }
+        if answer["output"] is not None:
+            self.files.output.write_bytes(answer["output"])
+        if answer["html"] is not None:
+            self.files.html.write_bytes(answer["html"])
+        result = dict(answer["result"], worker=answer["worker"])
+        return result
+
+    def updates(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        progress, metrics, text = None, [], []
+        while True:
+            try:
+                _, message = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if message.get("log"):
+                text.append(message["log"])
+            if message.get("progress"):
+                progress = message["progress"]
+            metrics.extend(message.get("metrics") or [])
+            self._final_seen = self._final_seen or bool(message.get("final"))
+        if text:
+            with open(self.files.log, "a", encoding="utf-8") as log:
+                log.write("".join(text))
+        return progress, metrics
+
+    def kill(self) -> None:
+        from distributed import Event
+
+        Event(_stop_event_name(self.job_id, self.attempt), client=self.client).set()
+        deadline = time.monotonic() + 15
+        while not self.future.done() and time.monotonic() < deadline:
+            time.sleep(POLL_SECONDS)
+        if not self.future.done():
+            self.future.cancel()
+        self.updates()
+        self._unsubscribe()
+
+    def _unsubscribe(self) -> None:
+        try:
+            self.client.unsubscribe_topic(self.topic)
+        except Exception:  # noqa: BLE001 - already gone with the client
+            pass
+
+
+class DaskExecutor:
+    """Runs attempts on the cluster that ``client_factory()`` connects to."""
+
+    name = "dask"
+
+    def __init__(self, client_factory: Any) -> None:
+        self._client_factory = client_factory
+
+    def start(self, files: JobFiles, job: dict[str, Any]) -> DaskExecution:
+        return DaskExecution(self._client_factory(), files, job)

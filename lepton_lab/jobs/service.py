@@ -1,0 +1,433 @@
+"""``JobService``: the queue, the supervisors of running jobs, and the schedule firing.
+
+One runs in every process that executes jobs: the Jupyter server, the ``lepton-lab scheduler``
+daemon, or a kernel/script that called ``ll.jobs.submit`` with neither running. They share the
+database. The process holding the dispatcher lease is the only one that starts queued jobs and
+fires schedules, so the concurrency limit holds across processes and no schedule time fires
+twice. Any process may ask for a stop (a flag on the job row); the job's owner acts on it.
+A job whose owner died (a killed server) is reconciled by the next process to start: marked
+failed, "interrupted by restart", and retried if it has retries left.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from lepton_lab.jobs.executors import DaskExecutor, Execution, LocalExecutor, kill_tree
+from lepton_lab.jobs.schedules import fire_due, next_fire
+from lepton_lab.jobs.spec import NotebookJob, validate_job
+from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
+from lepton_lab.store.jobs import JobStore
+
+log = logging.getLogger("lepton_lab.jobs")
+
+LEASE = "lepton-lab-dispatcher"
+#: A running job whose owner has not beaten its heart for this long is presumed dead.
+STALE_AFTER = 30.0
+HOST = socket.gethostname()
+
+
+def default_concurrency() -> int:
+    """One job per GPU, or two on a CPU-only machine."""
+    from lepton_lab.cluster.gpus import probe_gpus
+
+    gpus = probe_gpus().count
+    return gpus if gpus > 0 else 2
+
+
+def installed_kernels() -> set[str]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return set(KernelSpecManager().find_kernel_specs())
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def create_job(
+    store: JobStore,
+    state_dir: Path,
+    job: NotebookJob,
+    schedule_id: str | None = None,
+    message: str = "submitted",
+) -> dict[str, Any]:
+    """Snapshot the notebook into the job's folder and queue the job.
+
+    The snapshot is what runs (editing the notebook afterwards does not change a queued job)
+    and what the Dask executor ships to a worker.
+    """
+    job_id = new_id()
+    files = JobFiles(state_dir / "jobs" / job_id)
+    files.root.mkdir(parents=True, exist_ok=False)
+    try:
+        shutil.copyfile(job.notebook, files.input)
+        write_json_atomic(
+            files.request,
+            {
+                "parameters": job.parameters,
+                "kernel": job.kernel,
+                "cwd": str(job.cwd),
+                "output_formats": job.output_formats,
+            },
+        )
+        for warning in job.warnings:
+            log.warning("Lepton Lab: job %s: %s", job_id, warning)
+        return store.create_job(
+            job_id,
+            message=message,
+            name=job.name or job.notebook.stem,
+            notebook=str(job.notebook),
+            input_path=str(files.input),
+            cwd=str(job.cwd),
+            output_dir=str(files.root),
+            parameters=job.parameters,
+            kernel=job.kernel,
+            executor=job.executor,
+            timeout=job.timeout,
+            retries=job.retries,
+            retry_backoff=job.retry_backoff,
+            tags=job.tags,
+            output_formats=job.output_formats,
+            warnings=job.warnings,
+            schedule_id=schedule_id,
+        )
+    except BaseException:
+        shutil.rmtree(files.root, ignore_errors=True)
+        raise
+
+
+class Supervisor:
+    """Watches one running attempt: forwards progress and metrics to the store, enforces the
+    timeout, acts on stop requests, and records how the attempt ended."""
+
+    def __init__(self, store: JobStore, job: dict[str, Any], execution: Execution) -> None:
+        self.store = store
+        self.job = job
+        self.execution = execution
+        self.started = time.monotonic()
+        self.ended_by: str | None = None  # "timeout", "stop" or "shutdown" when we ended it
+        self._last_stop_check = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.job["id"]
+
+    def step(self) -> bool:
+        """One look at the attempt; True once it has ended and been recorded."""
+        self._forward()
+        result = self.execution.poll()
+        if result is None:
+            now = time.monotonic()
+            timeout = self.job["timeout"]
+            if timeout and now - self.started > timeout:
+                self.end("timeout")
+            elif now - self._last_stop_check > 0.5:
+                self._last_stop_check = now
+                if self.store.stop_requested(self.id):
+                    self.end("stop")
+            return False
+        self._forward()
+        self._record(result)
+        return True
+
+    def end(self, why: str) -> None:
+        """Kill the attempt (runner, kernel and their children); ``step`` then records it."""
+        if self.ended_by is None:
+            self.ended_by = why
+            log.info("Lepton Lab: ending job %s (%s)", self.id, why)
+            self.execution.kill()
+
+    def _forward(self) -> None:
+        progress, metrics = self.execution.updates()
+        if progress is not None:
+            self.store.update_job(self.id, progress=progress)
+        if metrics:
+            rows = [m for m in metrics if isinstance(m, dict) and {"name", "value"} <= set(m)]
+            for row in rows:
+                row.setdefault("time", time.time())
+            self.store.add_job_metrics(self.id, self.job["attempt"], rows)
+
+    def _record(self, result: dict[str, Any]) -> None:
+        status, error, cell = result.get("status"), result.get("error"), result.get("error_cell")
+        if self.ended_by == "timeout":
+            status, error = "timed_out", f"timed out after {self.job['timeout']:g} s"
+        elif self.ended_by == "stop":
+            status, error = "stopped", None
+        elif self.ended_by == "shutdown":
+            status, error = "failed", "interrupted: the process running the job shut down"
+        elif status not in ("completed", "failed", "stopped"):
+            status = "failed"
+        finish(self.store, self.job, status, error, cell)
+
+
+def finish(
+    store: JobStore,
+    job: dict[str, Any],
+    status: str,
+    error: str | None,
+    error_cell: int | None = None,
+    owner: str | None = None,
+) -> str:
+    """Record an attempt's end; a failed or timed-out attempt with retries left goes back to
+    the queue after its backoff (doubling each time). Returns the job's new status."""
+    attempt, retries = job["attempt"], job["retries"]
+    owner = owner or job["owner"]
+    summary = (error or "").strip().splitlines()[0] if error else ""
+    if status in ("failed", "timed_out") and attempt <= retries:
+        backoff = job["retry_backoff"] * 2 ** (attempt - 1)
+        store.add_job_event(job["id"], status, summary, attempt)
+        requeued = store.transition(
+            job["id"],
+            "queued",
+            f"retry {attempt} of {retries} in {backoff:g} s",
+            expect=["running"],
+            owner_is=owner,
+            owner=None,
+            not_before=time.time() + backoff,
+            error=error,
+            error_cell=error_cell,
+        )
+        return "queued" if requeued else store.get_job(job["id"], details=False)["status"]
+    store.transition(
+        job["id"],
+        status,
+        summary,
+        expect=["running"],
+        owner_is=owner,
+        error=error,
+        error_cell=error_cell,
+    )
+    return status
+
+
+def _owner_alive(owner: str | None, heartbeat: float | None) -> bool:
+    if not owner:
+        return False
+    host, _, rest = owner.partition(":")
+    fresh = heartbeat is not None and time.time() - heartbeat < STALE_AFTER
+    if host != HOST:
+        return fresh
+    try:
+        pid = int(rest.split(":")[0])
+    except ValueError:
+        return False
+    return fresh and psutil.pid_exists(pid)
+
+
+def _kill_orphan_runner(job: dict[str, Any], pid: int | None) -> None:
+    """A runner left behind by a dead owner still holds a kernel: end it."""
+    if not pid:
+        return
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return
+    if "lepton_lab.jobs.runner" in cmdline and job["output_dir"] in cmdline:
+        kill_tree(pid)
+
+
+class JobService:
+    """Dispatcher lease, job queue, supervisors and schedule firing for one process."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        state_dir: Path,
+        concurrency: int | None = None,
+        dask_client: Callable[[], Any] | None = None,
+        kernels: Callable[[], set[str]] = installed_kernels,
+        tick: float = 0.2,
+        lease_ttl: float = 10.0,
+        name: str = "server",
+    ) -> None:
+        self.store = store
+        self.state_dir = Path(state_dir)
+        self.concurrency = concurrency or default_concurrency()
+        self.kernels = kernels
+        self.tick = tick
+        self.lease_ttl = lease_ttl
+        self.owner = f"{HOST}:{os.getpid()}:{name}-{uuid.uuid4().hex[:6]}"
+        self.executors = {
+            "local": LocalExecutor(),
+            "dask": DaskExecutor(dask_client or _attach_client),
+        }
+        self.supervisors: dict[str, Supervisor] = {}
+        self.is_leader = False
+        self._lease_until = 0.0
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_heartbeat = 0.0
+        self._last_reconcile = 0.0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        reconciled = self.reconcile()
+        if reconciled:
+            log.warning(
+                "Lepton Lab: reconciled %d job(s) left running by a dead process", len(reconciled)
+            )
+        self._thread = threading.Thread(target=self._loop, name="lepton-jobs", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 30) -> None:
+        """Stop dispatching; end this process's running jobs (retried elsewhere if they can
+        be) and hand the lease back."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        for sup in list(self.supervisors.values()):
+            sup.end("shutdown")
+            sup.step()
+        self.supervisors.clear()
+        if self.is_leader:
+            self.store.release_lease(LEASE, self.owner)
+            self.is_leader = False
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self.step()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end the queue
+                log.exception("Lepton Lab: job service step failed; retrying")
+                time.sleep(1.0)
+            self._stopping.wait(self.tick)
+
+    def step(self) -> None:
+        now = time.time()
+        if now > self._lease_until - self.lease_ttl / 2:
+            self.is_leader = self.store.acquire_lease(LEASE, self.owner, self.lease_ttl)
+            self._lease_until = now + self.lease_ttl if self.is_leader else 0.0
+        for job_id, sup in list(self.supervisors.items()):
+            if sup.step():
+                del self.supervisors[job_id]
+        if now - self._last_heartbeat > 2.0:
+            self.store.heartbeat(self.owner, self.supervisors)
+            self._last_heartbeat = now
+        if not self.is_leader:
+            return
+        fire_due(self.store, self.submit_scheduled)
+        free = self.concurrency - len(self.supervisors)
+        if free > 0:
+            for job_id in self.store.runnable(free):
+                self.launch(job_id)
+        if now - self._last_reconcile > 5.0:
+            self.reconcile()
+            self._last_reconcile = now
+
+    # -- jobs --------------------------------------------------------------------------------
+    def launch(self, job_id: str) -> Supervisor | None:
+        """Claim a queued job for this process and start its attempt."""
+        job = self.store.claim(job_id, self.owner)
+        if job is None:
+            return None
+        files = JobFiles(Path(job["output_dir"]))
+        files.reset_attempt()
+        try:
+            execution = self.executors[job["executor"]].start(files, job)
+        except Exception as exc:  # noqa: BLE001 - e.g. no cluster for the dask executor
+            finish(self.store, job, "failed", f"could not start the job: {exc}", None, self.owner)
+            return None
+        pid = getattr(execution, "pid", None)
+        if pid:
+            self.store.update_job(job_id, runner_pid=pid)
+        sup = Supervisor(self.store, job, execution)
+        self.supervisors[job_id] = sup
+        return sup
+
+    def run_foreground(
+        self, job_id: str, on_step: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Claim and run one job in the calling thread (``lepton-lab run --wait``)."""
+        sup = self.launch(job_id)
+        if sup is None:
+            raise RuntimeError(f"job {job_id} was taken by another process")
+        last_beat = time.monotonic()
+        try:
+            while not sup.step():
+                if on_step is not None:
+                    on_step()
+                if time.monotonic() - last_beat > 2.0:
+                    self.store.heartbeat(self.owner, [job_id])
+                    last_beat = time.monotonic()
+                time.sleep(self.tick)
+        except KeyboardInterrupt:
+            sup.end("stop")
+            sup.step()
+            raise
+        finally:
+            self.supervisors.pop(job_id, None)
+        return self.store.get_job(job_id)
+
+    def submit_scheduled(self, sched: dict[str, Any]) -> str:
+        job = validate_job(
+            {
+                "path": sched["notebook"],
+                "cwd": sched["cwd"],
+                "parameters": sched["parameters"],
+                "kernel": sched["kernel"],
+                "executor": sched["executor"],
+                "timeout": sched["timeout"],
+                "retries": sched["retries"],
+                "tags": sched["tags"],
+                "output_formats": sched["output_formats"],
+                "name": sched["name"],
+                "allow_unknown": True,
+            },
+            None,
+            self.kernels(),
+        )
+        return create_job(
+            self.store, self.state_dir, job, schedule_id=sched["id"], message="fired by schedule"
+        )["id"]
+
+    def reconcile(self) -> list[str]:
+        """Jobs marked running whose owner is gone: failed "interrupted by restart" (and
+        retried if they have retries left)."""
+        done = []
+        for job in self.store.running():
+            if job["owner"] == self.owner:
+                continue
+            if _owner_alive(job["owner"], job["heartbeat_at"]):
+                continue
+            _kill_orphan_runner(job, job["runner_pid"])
+            status = finish(
+                self.store,
+                job,
+                "failed",
+                f"interrupted by restart (the process {job['owner']} that ran it is gone)",
+            )
+            log.warning(
+                "Lepton Lab: job %s was left running by a dead process: now %s", job["id"], status
+            )
+            done.append(job["id"])
+        return done
+
+
+def new_schedule_fields(timing: Any, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    return {
+        "cron": timing.cron,
+        "timezone": timing.timezone,
+        "active": timing.active,
+        "overlap": timing.overlap,
+        "catchup": timing.catchup,
+        "next_fire_at": next_fire(timing.cron, timing.timezone, now) if timing.active else None,
+    }
+
+
+def _attach_client() -> Any:
+    from lepton_lab.cluster.attach import attach
+
+    return attach()

@@ -193,7 +193,11 @@ def schedule(
 
 
 def create_schedule(
-    store: JobStore, body: Any, root: Path | None, kernels: set[str]
+    store: JobStore,
+    body: Any,
+    root: Path | None,
+    kernels: set[str],
+    default_executor: str = "local",
 ) -> dict[str, Any]:
     """Validate and store a schedule (shared by REST, CLI and ``ll.jobs.schedule``)."""
     job_fields = SCHEDULE_FIELDS - {"cron", "timezone", "active", "overlap", "catchup"}
@@ -205,6 +209,7 @@ def create_schedule(
         root,
         kernels,
         job_fields,
+        default_executor,
     )
     if "cron" not in body:
         from lepton_lab.jobs.spec import JobRequestError

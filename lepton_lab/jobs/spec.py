@@ -246,6 +246,7 @@ def validate_job(
     root: Path | None,
     kernels: set[str],
     fields: set[str] = JOB_FIELDS,
+    default_executor: str = "local",
 ) -> NotebookJob:
     """Check a job request: notebook path (confined to ``root`` when given), kernel,
     parameters against the notebook's declared ones, and the execution options."""
@@ -286,7 +287,7 @@ def validate_job(
         retry_backoff=_number(body, "retry_backoff", 1.0, 0.0, 3600.0) or 0.0,
         tags=_strings(body, "tags", []),
         output_formats=_strings(body, "output_formats", ["ipynb"], OUTPUT_FORMATS) or ["ipynb"],
-        executor=_string(body, "executor", "local", EXECUTORS),
+        executor=_string(body, "executor", default_executor, EXECUTORS),
         warnings=warnings,
     )
 

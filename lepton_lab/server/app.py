@@ -57,6 +57,24 @@ class LeptonLab(ExtensionApp):
     )
     cluster_start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster.")
     scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
+    job_concurrency = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="Jobs run at once; more wait as queued (default: one per GPU, or 2 on CPU).",
+    )
+    job_executor = Unicode(
+        "local",
+        config=True,
+        help="Default executor of jobs that name none: 'local' (a papermill process on this "
+        "machine) or 'dask' (a task on a cluster worker; the notebook travels with it).",
+    )
+    run_jobs = Bool(
+        True,
+        config=True,
+        help="Run the job queue and fire schedules in this server (one process at a time does, "
+        "by a lease in the database; the `lepton-lab scheduler` daemon can do it instead).",
+    )
     state_dir = Unicode(config=True, help="Directory for the store, artifacts and outputs.")
     database_url = Unicode(config=True, help="SQLAlchemy URL of the store (SQLite by default).")
 
@@ -68,7 +86,15 @@ class LeptonLab(ExtensionApp):
     def _default_database_url(self) -> str:
         return settings.database_url(state=Path(self.state_dir))
 
-    @validate("n_workers", "threads_per_worker", "max_workers")
+    @validate("job_executor")
+    def _check_executor(self, proposal: dict[str, Any]) -> str:
+        from lepton_lab.jobs.executors import EXECUTORS
+
+        if proposal["value"] not in EXECUTORS:
+            raise TraitError(f"LeptonLab.job_executor must be one of {EXECUTORS}")
+        return proposal["value"]
+
+    @validate("n_workers", "threads_per_worker", "max_workers", "job_concurrency")
     def _check_positive(self, proposal: dict[str, Any]) -> int | None:
         value = proposal["value"]
         if value is not None and value < 0:
@@ -104,6 +130,42 @@ class LeptonLab(ExtensionApp):
         self._write_cluster_file({"status": "starting"})
         self.log.info("Lepton Lab: starting the cluster (cluster_mode=%s)", self.cluster_mode)
         self.cluster_manager.start_in_background(on_done=self._publish_cluster)
+        self._start_jobs()
+
+    def _start_jobs(self) -> None:
+        from lepton_lab.jobs.service import JobService
+        from lepton_lab.store.jobs import open_job_store
+
+        self.job_store = open_job_store(self.database_url)
+        self.job_service = JobService(
+            self.job_store,
+            Path(self.state_dir),
+            concurrency=self.job_concurrency,
+            dask_client=self._cluster_client,
+            kernels=self.kernel_names,
+            name="server",
+        )
+        if self.run_jobs:
+            self.job_service.start()
+            self.log.info(
+                "Lepton Lab: job queue on (%d at once, default executor %s)",
+                self.job_service.concurrency,
+                self.job_executor,
+            )
+
+    def kernel_names(self) -> set[str]:
+        return set(self.serverapp.kernel_spec_manager.find_kernel_specs())
+
+    @property
+    def root_dir(self) -> Path:
+        """Notebook paths in job requests are resolved inside, and confined to, this."""
+        return Path(self.serverapp.root_dir).resolve()
+
+    def _cluster_client(self) -> Any:
+        client = self.cluster_manager.client
+        if client is None:
+            raise RuntimeError("the lab's Dask cluster is not running")
+        return client
 
     def initialize_handlers(self) -> None:
         from lepton_lab.server.handlers import ROUTES
@@ -153,6 +215,8 @@ class LeptonLab(ExtensionApp):
     async def stop_extension(self) -> None:
         self.log.info("Lepton Lab: stopping (the cluster is closed only if the lab started it)")
         loop = asyncio.get_running_loop()
+        if self.run_jobs:
+            await loop.run_in_executor(None, self.job_service.close)
         await loop.run_in_executor(None, self.cluster_manager.close)
         self.executor.shutdown(wait=False, cancel_futures=True)
         for name, old in self._saved_environ.items():

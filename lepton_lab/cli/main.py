@@ -90,15 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=10, help="seconds to wait for the scheduler (default 10)"
     )
     status.set_defaults(func=cmd_cluster_status)
+
+    from lepton_lab.cli import jobs
+
+    jobs.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lepton_lab.cli.jobs import ParamError
+    from lepton_lab.jobs.spec import JobRequestError
+    from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
+
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (CLIError, ClusterError, TimeoutError, OSError) as exc:
+    except (UnknownJob, UnknownSchedule) as exc:
+        print(f"lepton-lab: error: {exc}", file=sys.stderr)
+        return 2
+    except (
+        CLIError,
+        ClusterError,
+        TimeoutError,
+        OSError,
+        JobRequestError,
+        ParamError,
+        ValueError,
+    ) as exc:
         print(f"lepton-lab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -38,7 +38,7 @@ def upcoming(cron: str, timezone: str, after: float, count: int = 3) -> list[flo
 
 def fire_due(
     store: JobStore,
-    submit: Callable[[dict[str, Any]], str],
+    submit: Callable[[dict[str, Any], float], str],
     now: float | None = None,
 ) -> list[str]:
     """Fire every active schedule whose time has come; returns the ids of the jobs created.
@@ -68,7 +68,7 @@ def fire_due(
         ):
             continue  # another process fired this time
         try:
-            job_id = submit(sched)
+            job_id = submit(sched, due)
         except Exception as exc:  # noqa: BLE001 - the schedule says why; the loop goes on
             store.update_schedule(sched["id"], last_error=str(exc))
             log.warning("Lepton Lab: schedule %s could not submit its job: %s", sched["id"], exc)

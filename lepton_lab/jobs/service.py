@@ -169,7 +169,8 @@ class Supervisor:
             status, error = "failed", "interrupted: the process running the job shut down"
         elif status not in ("completed", "failed", "stopped"):
             status = "failed"
-        finish(self.store, self.job, status, error, cell)
+        where = f"ran on Dask worker {result['worker']}" if result.get("worker") else ""
+        finish(self.store, self.job, status, error, cell, note=where)
 
 
 def finish(
@@ -179,6 +180,7 @@ def finish(
     error: str | None,
     error_cell: int | None = None,
     owner: str | None = None,
+    note: str = "",
 ) -> str:
     """Record an attempt's end; a failed or timed-out attempt with retries left goes back to
     the queue after its backoff (doubling each time). Returns the job's new status."""
@@ -203,7 +205,7 @@ def finish(
     store.transition(
         job["id"],
         status,
-        summary,
+        summary or note,
         expect=["running"],
         owner_is=owner,
         error=error,
@@ -370,7 +372,8 @@ class JobService:
             self.supervisors.pop(job_id, None)
         return self.store.get_job(job_id)
 
-    def submit_scheduled(self, sched: dict[str, Any]) -> str:
+    def submit_scheduled(self, sched: dict[str, Any], due: float | None = None) -> str:
+        """Queue a schedule's job: for its fire time ``due``, or now ("run now")."""
         job = validate_job(
             {
                 "path": sched["notebook"],
@@ -388,8 +391,12 @@ class JobService:
             None,
             self.kernels(),
         )
+        if due is None:
+            message = f"run now from schedule {sched['id']}"
+        else:
+            message = f"fired by schedule {sched['id']} for {due:.3f}"
         return create_job(
-            self.store, self.state_dir, job, schedule_id=sched["id"], message="fired by schedule"
+            self.store, self.state_dir, job, schedule_id=sched["id"], message=message
         )["id"]
 
     def reconcile(self) -> list[str]:

@@ -128,6 +128,20 @@ _ACCEPTS: dict[str, tuple[type, ...]] = {
 }
 
 
+def _declared_type(param: Any) -> str | None:
+    """The type a parameter declares: its annotation when papermill found one, else the type
+    of its literal default (``epochs = 3`` declares an int); None when neither tells."""
+    import ast
+
+    if param.inferred_type_name in _ACCEPTS:
+        return param.inferred_type_name
+    try:
+        default = ast.literal_eval(param.default)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    return type(default).__name__ if default is not None else None
+
+
 def check_parameters(
     nb: Any, parameters: Any, allow_unknown: bool, kernel: str | None
 ) -> list[str]:
@@ -168,8 +182,8 @@ def check_parameters(
     for name, value in parameters.items():
         if name not in declared:
             continue
-        expected = declared[name].inferred_type_name
-        accepts = _ACCEPTS.get(expected)
+        expected = _declared_type(declared[name])
+        accepts = _ACCEPTS.get(expected or "")
         if accepts is None or value is None:
             continue  # declared without a plain type (None, an expression): anything goes
         if isinstance(value, bool) and bool not in accepts:

@@ -1,0 +1,470 @@
+"""``lepton-lab run | schedule | jobs | schedules | scheduler``: notebook jobs from a shell.
+
+They read and write the same store as the lab's server (``LEPTON_LAB_DATABASE_URL`` or the
+default state directory), so a job submitted here shows in JupyterLab and the other way round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from lepton_lab.store.schema import JOB_FINAL_STATUSES
+
+EXIT_FAILED = 1
+
+
+class ParamError(Exception):
+    """A ``-p``/``-f`` value that cannot be read."""
+
+
+def parse_value(raw: str) -> Any:
+    """A ``-p`` value, typed the way YAML reads it (``3`` int, ``0.1`` float, ``true`` bool,
+    ``[1, 2]`` list, ``{a: 1}`` dict, ``null``), else the string itself; papermill's own
+    ``-y`` option reads parameters with YAML too."""
+    import yaml
+
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+
+
+def collect_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    import yaml
+
+    params: dict[str, Any] = {}
+    for path in args.parameters_file or []:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ParamError(f"cannot read parameters file {path}: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise ParamError(f"parameters file {path} must hold a mapping of name: value")
+        params.update(loaded)
+    for name, raw in args.parameter or []:
+        params[name] = parse_value(raw)
+    for name, raw in args.raw_parameter or []:
+        params[name] = raw
+    return params
+
+
+def _add_job_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook", help="the notebook to execute")
+    p.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a parameter; VALUE is typed like YAML (3, 0.5, true, [1, 2], text)",
+    )
+    p.add_argument(
+        "-r",
+        "--raw-parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="a parameter passed as a string, untyped",
+    )
+    p.add_argument(
+        "-f",
+        "--parameters-file",
+        action="append",
+        metavar="YAML",
+        help="parameters from a YAML file (-p wins over it)",
+    )
+    p.add_argument("--kernel", help="kernelspec (default: the notebook's own)")
+    p.add_argument("--timeout", type=float, help="seconds before the job is ended as timed_out")
+    p.add_argument("--executor", choices=("local", "dask"), help="where the job runs")
+    p.add_argument("--cwd", help="working directory (default: the notebook's folder)")
+    p.add_argument("--name", help="a name to show instead of the notebook's")
+    p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
+    p.add_argument("--html", action="store_true", help="also write the output as HTML")
+    p.add_argument(
+        "--allow-unknown", action="store_true", help="pass parameters the notebook does not declare"
+    )
+
+
+def _job_body(args: argparse.Namespace) -> dict[str, Any]:
+    body: dict[str, Any] = {"path": args.notebook, "parameters": collect_parameters(args)}
+    for key in ("kernel", "timeout", "executor", "cwd", "name"):
+        if getattr(args, key) is not None:
+            body[key] = getattr(args, key)
+    if args.tag:
+        body["tags"] = args.tag
+    if args.html:
+        body["output_formats"] = ["ipynb", "html"]
+    if args.allow_unknown:
+        body["allow_unknown"] = True
+    return body
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_failure(job: dict[str, Any]) -> None:
+    print(f"lepton-lab: job {job['id']} {job['status']}", file=sys.stderr)
+    if job["error"]:
+        print(job["error"], file=sys.stderr)
+    print(f"output notebook: {Path(job['output_dir']) / 'output.ipynb'}", file=sys.stderr)
+
+
+# -- run / schedule ------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.jobs.service import LEASE, JobService, create_job, installed_kernels
+    from lepton_lab.jobs.spec import JOB_FIELDS, validate_job
+    from lepton_lab.store.jobs import open_job_store
+
+    body = _job_body(args)
+    body["retries"] = args.retries
+    body["retry_backoff"] = args.retry_backoff
+    store = open_job_store()
+    spec = validate_job(body, None, installed_kernels(), JOB_FIELDS)
+    for warning in spec.warnings:
+        print(f"lepton-lab: warning: {warning}", file=sys.stderr)
+    job = create_job(store, state_dir(), spec, message="submitted from the command line")
+    if not args.wait:
+        print(job["id"])
+        if store.lease_holder(LEASE) is None:
+            print(
+                "lepton-lab: note: no Lepton Lab server or `lepton-lab scheduler` is running; "
+                "the job starts when one does (or use --wait)",
+                file=sys.stderr,
+            )
+        return 0
+    print(f"lepton-lab: job {job['id']}: {spec.notebook}", file=sys.stderr)
+    service = JobService(store, state_dir(), concurrency=1, name="cli")
+    log = Path(job["output_dir"]) / "job.log"
+    offset = 0
+
+    def follow() -> None:
+        nonlocal offset
+        if args.quiet or not log.exists():
+            return
+        with open(log, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+        offset += len(chunk)
+        if chunk:
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+
+    started = time.monotonic()
+    while True:
+        try:
+            record = service.run_foreground(job["id"], on_step=follow)
+        except KeyboardInterrupt:
+            follow()
+            print(f"\nlepton-lab: job {job['id']} stopped", file=sys.stderr)
+            return 130
+        follow()
+        if record["status"] != "queued":
+            break
+        wait = max(0.0, record["not_before"] - time.time())
+        print(f"lepton-lab: {record['events'][-1]['message']}", file=sys.stderr)
+        time.sleep(wait)
+    elapsed = time.monotonic() - started
+    if record["status"] == "completed":
+        print(
+            f"lepton-lab: job {job['id']} completed in {elapsed:.1f} s; output: "
+            f"{Path(record['output_dir']) / 'output.ipynb'}",
+            file=sys.stderr,
+        )
+        return 0
+    _print_failure(record)
+    return EXIT_FAILED
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from lepton_lab.jobs.api import create_schedule
+    from lepton_lab.jobs.service import installed_kernels
+    from lepton_lab.store.jobs import open_job_store
+
+    body = _job_body(args)
+    body.update(
+        cron=args.cron,
+        timezone=args.timezone,
+        overlap=args.overlap,
+        catchup=args.catchup,
+        retries=args.retries,
+    )
+    record = create_schedule(open_job_store(), body, None, installed_kernels())
+    print(record["id"])
+    print(
+        f"lepton-lab: next run {_when(record['next_fire_at'])} ({record['timezone']})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# -- jobs ----------------------------------------------------------------------------------
+
+
+def _store() -> Any:
+    from lepton_lab.store.jobs import open_job_store
+
+    return open_job_store()
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    jobs = _store().list_jobs(status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return 0
+    print(f"{'id':<12}  {'status':<9}  {'attempt':>7}  {'created':<19}  notebook")
+    for job in jobs:
+        print(
+            f"{job['id']:<12}  {job['status']:<9}  {job['attempt']:>7}  "
+            f"{_when(job['created_at']):<19}  {job['notebook']}"
+        )
+    return 0
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    job = _store().get_job(args.id)
+    if args.json:
+        print(json.dumps(job, indent=2))
+        return 0
+    progress = job["progress"] or {}
+    lines = [
+        f"job:        {job['id']} ({job['name']})",
+        f"status:     {job['status']} (attempt {job['attempt']} of {job['retries'] + 1})",
+        f"notebook:   {job['notebook']}",
+        f"parameters: {json.dumps(job['parameters'])}",
+        f"kernel:     {job['kernel']}   executor: {job['executor']}",
+        f"created:    {_when(job['created_at'])}   started: {_when(job['started_at'])}   "
+        f"ended: {_when(job['ended_at'])}",
+        f"output:     {Path(job['output_dir']) / 'output.ipynb'}",
+    ]
+    if progress:
+        lines.append(f"progress:   cell {progress.get('cell')} of {progress.get('cells')}")
+    if job["metrics"]:
+        last = {m["name"]: m["value"] for m in job["metrics"]}
+        lines.append("metrics:    " + ", ".join(f"{k}={v:g}" for k, v in last.items()))
+    for warning in job["warnings"]:
+        lines.append(f"warning:    {warning}")
+    lines.append("events:")
+    lines += [f"  {_when(e['time'])}  {e['status']:<9} {e['message']}" for e in job["events"]]
+    if job["error"]:
+        lines += ["error:", job["error"]]
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_jobs_logs(args: argparse.Namespace) -> int:
+    store = _store()
+    job = store.get_job(args.id, details=False)
+    path = Path(job["output_dir"]) / "job.log"
+    offset = 0
+    while True:
+        if path.exists():
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            offset += len(chunk)
+            sys.stdout.write(chunk.decode("utf-8", "replace"))
+            sys.stdout.flush()
+        if not args.follow or store.get_job(args.id, details=False)["status"] in (
+            JOB_FINAL_STATUSES
+        ):
+            return 0
+        time.sleep(0.5)
+
+
+def cmd_jobs_stop(args: argparse.Namespace) -> int:
+    store = _store()
+    status = store.request_stop(args.id)
+    if status == "running" and args.wait:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = store.get_job(args.id, details=False)["status"]
+            if status in JOB_FINAL_STATUSES:
+                break
+            time.sleep(0.2)
+    print(f"job {args.id}: {status if status != 'running' else 'stop requested'}")
+    return 0
+
+
+# -- schedules -----------------------------------------------------------------------------
+
+
+def cmd_schedules_list(args: argparse.Namespace) -> int:
+    schedules = _store().list_schedules()
+    if args.json:
+        print(json.dumps(schedules, indent=2))
+        return 0
+    print(f"{'id':<12}  {'state':<6}  {'cron':<18}  {'next run':<19}  {'fired':>5}  notebook")
+    for s in schedules:
+        state = "active" if s["active"] else "paused"
+        print(
+            f"{s['id']:<12}  {state:<6}  {s['cron']:<18}  {_when(s['next_fire_at']):<19}  "
+            f"{s['fired']:>5}  {s['notebook']}"
+        )
+    return 0
+
+
+def cmd_schedules_action(args: argparse.Namespace) -> int:
+    from lepton_lab.jobs.api import Schedule
+    from lepton_lab.jobs.service import JobService
+
+    store = _store()
+    schedule = Schedule(args.id, store)
+    schedule.record()  # unknown id: a readable error before anything changes
+    if args.action == "pause":
+        schedule.pause()
+    elif args.action == "resume":
+        schedule.resume()
+    elif args.action == "delete":
+        schedule.delete()
+    elif args.action == "run":
+        from lepton_lab.config.settings import state_dir
+
+        service = JobService(store, state_dir(), name="cli")
+        print(service.submit_scheduled(schedule.record()))
+        return 0
+    print(f"schedule {args.id}: {args.action}d")
+    return 0
+
+
+# -- the daemon ----------------------------------------------------------------------------
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Dispatch jobs and fire schedules until SIGINT/SIGTERM."""
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.jobs.service import JobService
+    from lepton_lab.store.jobs import open_job_store
+
+    store = open_job_store()
+    service = JobService(store, state_dir(), concurrency=args.concurrency, name="daemon")
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    service.start()
+    print(
+        f"lepton-lab scheduler: running jobs ({service.concurrency} at once) and schedules "
+        f"from {_safe_url(store.url)}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    leader = None
+    while not done.wait(1.0):
+        if service.is_leader != leader:
+            leader = service.is_leader
+            print(
+                "lepton-lab scheduler: "
+                + (
+                    "dispatching"
+                    if leader
+                    else "standing by (another process holds the dispatcher lease)"
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+    service.close()
+    print("lepton-lab scheduler: stopped", file=sys.stderr)
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for the log."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="execute a notebook as a job (papermill)")
+    _add_job_options(run)
+    run.add_argument("--retries", type=int, default=0, help="retries after a failure")
+    run.add_argument(
+        "--retry-backoff",
+        type=float,
+        default=1.0,
+        help="seconds before the first retry, doubling after each",
+    )
+    run.add_argument(
+        "--wait",
+        action="store_true",
+        help="run it here and now, stream its log, exit non-zero if it fails",
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="with --wait: no log stream")
+    run.set_defaults(func=cmd_run)
+
+    sched = sub.add_parser("schedule", help="run a notebook on a cron schedule")
+    _add_job_options(sched)
+    sched.add_argument(
+        "--cron",
+        required=True,
+        help="cron expression; 6 fields put seconds last ('* * * * * */10')",
+    )
+    sched.add_argument("--timezone", default="UTC", help="IANA timezone of the cron times")
+    sched.add_argument(
+        "--overlap",
+        choices=("skip", "queue"),
+        default="skip",
+        help="when the previous run is still going",
+    )
+    sched.add_argument(
+        "--catchup",
+        choices=("once", "none"),
+        default="once",
+        help="after downtime: run once for the missed times, or not at all",
+    )
+    sched.add_argument("--retries", type=int, default=0)
+    sched.set_defaults(func=cmd_schedule)
+
+    jobs = sub.add_parser("jobs", help="notebook jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", required=True)
+    ls = jobs_sub.add_parser("list", help="jobs, newest first")
+    ls.add_argument(
+        "--status", choices=("queued", "running", "completed", "failed", "stopped", "timed_out")
+    )
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_jobs_list)
+    show = jobs_sub.add_parser("show", help="one job: status, events, metrics, error")
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_jobs_show)
+    logs = jobs_sub.add_parser("logs", help="a job's log")
+    logs.add_argument("id")
+    logs.add_argument("-f", "--follow", action="store_true", help="until the job ends")
+    logs.set_defaults(func=cmd_jobs_logs)
+    stop = jobs_sub.add_parser("stop", help="stop a queued or running job")
+    stop.add_argument("id")
+    stop.add_argument("--wait", action="store_true", help="until it has stopped")
+    stop.set_defaults(func=cmd_jobs_stop)
+
+    schedules = sub.add_parser("schedules", help="cron schedules")
+    s_sub = schedules.add_subparsers(dest="schedules_command", required=True)
+    s_ls = s_sub.add_parser("list", help="schedules and their next run")
+    s_ls.add_argument("--json", action="store_true")
+    s_ls.set_defaults(func=cmd_schedules_list)
+    for action, text in (
+        ("pause", "stop firing"),
+        ("resume", "fire again"),
+        ("delete", "remove"),
+        ("run", "run now, outside the schedule"),
+    ):
+        p = s_sub.add_parser(action, help=text)
+        p.add_argument("id")
+        p.set_defaults(func=cmd_schedules_action, action=action)
+
+    daemon = sub.add_parser("scheduler", help="headless daemon: run queued jobs and fire schedules")
+    daemon.add_argument("--concurrency", type=int, help="jobs at once (default: 1/GPU or 2)")
+    daemon.set_defaults(func=cmd_scheduler)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import lepton_lab.widgets as widgets  # cheap: ipywidgets loads with the first widget
 from lepton_lab import jobs, runs
 from lepton_lab.cluster.attach import attach, detach
 from lepton_lab.jobs.metrics import log_metrics
@@ -34,6 +35,7 @@ __all__ = [
     "jobs",
     "log_metrics",
     "runs",
+    "widgets",
 ]
 
 

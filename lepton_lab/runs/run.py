@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from lepton_lab.store.database import RunStore, open_store
@@ -29,6 +30,7 @@ class Run:
         self._driver = driver
         self._model_fn = model_fn
         self._model: Any = None
+        self._monitors: weakref.WeakSet = weakref.WeakSet()
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
@@ -73,9 +75,16 @@ class Run:
         return self._model
 
     def wait(self, timeout: float | None = None) -> str:
-        """Block until the run ends (or ``timeout``); returns the status."""
+        """Block until the run ends (or ``timeout``); returns the status.
+
+        Open monitors get a moment to draw the end too, so a notebook executed top to bottom
+        (papermill) saves them finished.
+        """
         if self._driver is not None:
             self._driver.finished.wait(timeout)
+        if self._driver is None or self._driver.finished.is_set():
+            for monitor in list(self._monitors):
+                monitor.wait(timeout=10 if timeout is None else min(timeout, 10))
         return self.status
 
     def stop(self, timeout: float | None = 60) -> str:
@@ -97,6 +106,28 @@ class Run:
 
     def events(self) -> list[dict[str, Any]]:
         return self.record()["events"]
+
+    # -- display in notebooks ----------------------------------------------------------------
+    def monitor(self, interval: float = 0.5) -> Any:
+        """A live monitor of this run: the widget in a notebook kernel, else a text monitor
+        that prints one line per epoch and a summary (terminal IPython, scripts)."""
+        from lepton_lab.widgets import RunMonitor, TextMonitor, widgets_available
+
+        if widgets_available():
+            return RunMonitor(self, interval=interval)
+        monitor = TextMonitor(self, interval=interval)
+        self._add_monitor(monitor)
+        return monitor
+
+    def _add_monitor(self, monitor: Any) -> None:
+        self._monitors.add(monitor)
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        monitor = self.monitor()
+        if hasattr(monitor, "_ipython_display_"):
+            display(monitor)
 
 
 def get(run_id: str) -> Run:

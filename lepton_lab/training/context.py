@@ -58,6 +58,7 @@ class TrainContext:
     _last_stop_check: float = field(default_factory=time.monotonic)
     _step: int = 0
     _peak_rss: int = 0
+    _last_progress: float = 0.0
     process_group: Any = None
     #: this rank's (x, y) shard when ll.fit was given ``data=(x, y)``: equal sizes on all ranks
     data: Any = None
@@ -112,6 +113,33 @@ class TrainContext:
             if self._stop_requested():
                 self.flush()
                 raise RunStopped(f"run {self.run_id} was stopped")
+
+    def progress(
+        self,
+        step: int,
+        steps: int | None = None,
+        epoch: int | None = None,
+        epochs: int | None = None,
+        force: bool = False,
+    ) -> None:
+        """Tell a live monitor where this rank is (``step`` of ``steps`` done in ``epoch``
+        of ``epochs``), for its progress bars and ETA. Throttled to one message per
+        ``flush_interval`` and never stored, so calling it every batch is cheap."""
+        now = time.monotonic()
+        if not force and now - self._last_progress < self.flush_interval:
+            return
+        self._last_progress = now
+        self._send(
+            {
+                "kind": "progress",
+                "rank": self.rank,
+                "step": int(step),
+                "steps": steps,
+                "epoch": epoch,
+                "epochs": epochs,
+                "time": time.time(),
+            }
+        )
 
     def flush(self) -> None:
         self._sample_memory()  # here, not per report: reading /proc costs more than a report

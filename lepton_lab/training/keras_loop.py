@@ -121,7 +121,17 @@ def reporter_callback(ctx: TrainContext, every: int | None) -> Any:
     keras = ensure_torch_backend()
 
     class LeptonReporter(keras.callbacks.Callback):
+        # batch *begin*: Keras dispatches it synchronously in the training thread (a batch-end
+        # hook would turn off Keras' asynchronous dispatch of batch logs)
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            ctx.progress(batch, self.params.get("steps"), self._epoch, self.params.get("epochs"))
+
+        def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            self._epoch = epoch
+
         def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            steps = self.params.get("steps")
+            ctx.progress(steps or 0, steps, epoch, self.params.get("epochs"), force=True)
             checkpoint = None
             if every and (epoch + 1) % every == 0 and ctx.is_chief:
                 checkpoint = {

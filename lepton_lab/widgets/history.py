@@ -210,15 +210,23 @@ class RunHistory:
     def params(self) -> dict[str, Any]:
         return self.record.get("params") or {}
 
+    @property
+    def per_epoch_reports(self) -> bool:
+        """A Keras run reports once per epoch, with the epoch as its step."""
+        return self.params().get("framework") == "keras"
+
     def epochs(self) -> tuple[int | None, int | None]:
         """(epochs done, epochs in total) when the run has epochs, else (None, None)."""
         p = self._chief_progress()
         total = p.get("epochs") or self.params().get("epochs")
         if total is None:
             return None, None
-        done = self._last_step + 1 if self._last_step is not None else 0
+        done = 0
+        if self.per_epoch_reports and self._last_step is not None:
+            done = self._last_step + 1
         if p.get("epoch") is not None:
-            done = max(done, int(p["epoch"]) + (1 if p.get("step") == p.get("steps") else 0))
+            finished_epoch = bool(p.get("steps")) and (p.get("step") or 0) >= p["steps"]
+            done = max(done, int(p["epoch"]) + (1 if finished_epoch else 0))
         if self.status == "completed":
             done = int(total)
         return min(done, int(total)), int(total)

@@ -37,8 +37,10 @@ class TextLog:
         done, total = history.epochs()
         step = history.last_step()
         if total:
-            # one line per epoch whose values have arrived (a Keras run reports per epoch)
-            reported = min(step + 1 if step is not None else 0, total)
+            reported = done or 0
+            if history.per_epoch_reports:
+                # a line once the epoch's values have arrived, not just its progress message
+                reported = min(reported, step + 1 if step is not None else 0)
             while self._epochs_done < reported:
                 self._epochs_done += 1
                 new.append(_epoch_line(history, self._epochs_done, total))

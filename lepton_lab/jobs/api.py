@@ -23,7 +23,13 @@ from lepton_lab.jobs.service import (
     new_id,
     new_schedule_fields,
 )
-from lepton_lab.jobs.spec import JOB_FIELDS, SCHEDULE_FIELDS, validate_job, validate_timing
+from lepton_lab.jobs.spec import (
+    JOB_FIELDS,
+    SCHEDULE_EDITABLE,
+    SCHEDULE_FIELDS,
+    validate_job,
+    validate_timing,
+)
 from lepton_lab.store.jobs import JobStore, open_job_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
@@ -234,3 +240,67 @@ def create_schedule(
 
 def list_schedules() -> list[dict[str, Any]]:
     return _store().list_schedules()
+
+
+#: What an edit of a schedule may carry besides the stored fields: ``allow_unknown`` applies
+#: to the parameters checked in that edit.
+SCHEDULE_EDIT_FIELDS = SCHEDULE_EDITABLE | {"allow_unknown"}
+_TIMING_FIELDS = {"cron", "timezone", "active", "overlap", "catchup"}
+
+
+def schedule_changes(
+    current: dict[str, Any],
+    body: Any,
+    kernels: set[str],
+    default_executor: str = "local",
+    now: float | None = None,
+) -> dict[str, Any]:
+    """The field updates for an edit of schedule ``current`` (REST PATCH, CLI pause/resume).
+
+    Job fields are checked again against the notebook as it is now (so an edit cannot store
+    a parameter the notebook would reject); parameters stored earlier are not re-judged
+    unless the edit replaces them. ``next_fire_at`` is recomputed when cron, timezone or
+    ``active`` change; pausing clears it.
+    """
+    from lepton_lab.jobs.spec import JobRequestError, check_fields
+
+    body = check_fields(body, SCHEDULE_EDIT_FIELDS)
+    if not set(body) - {"allow_unknown"}:
+        raise JobRequestError(
+            f"nothing to change; send one or more of {', '.join(sorted(SCHEDULE_EDITABLE))}"
+        )
+    changes: dict[str, Any] = {}
+    job_keys = set(body) & (SCHEDULE_EDITABLE - _TIMING_FIELDS)
+    if job_keys:
+        merged = {
+            "path": current["notebook"],
+            "cwd": current["cwd"],
+            "name": current["name"],
+            "parameters": current["parameters"],
+            "kernel": current["kernel"],
+            "executor": current["executor"],
+            "timeout": current["timeout"],
+            "retries": current["retries"],
+            "tags": current["tags"],
+            "output_formats": current["output_formats"],
+        }
+        merged.update({k: body[k] for k in job_keys})
+        merged["allow_unknown"] = body.get("allow_unknown", "parameters" not in body)
+        job = validate_job(merged, None, kernels, JOB_FIELDS, default_executor)
+        changes.update(
+            name=job.name or job.notebook.stem,
+            parameters=job.parameters,
+            kernel=job.kernel,
+            executor=job.executor,
+            timeout=job.timeout,
+            retries=job.retries,
+            tags=job.tags,
+            output_formats=job.output_formats,
+        )
+    timing_keys = set(body) & _TIMING_FIELDS
+    if timing_keys:
+        fields = new_schedule_fields(validate_timing(body, current), now)
+        if not timing_keys & {"cron", "timezone", "active"}:
+            del fields["next_fire_at"]  # overlap/catchup alone leave the next time as it is
+        changes.update(fields)
+    return changes

@@ -135,6 +135,205 @@ PATHS: dict[str, dict[str, Any]] = {
     },
 }
 
+_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SCHEDULE_ID = {
+    "name": "schedule_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+}
+_JOB_STATUSES = ["queued", "running", "completed", "failed", "stopped", "timed_out"]
+_NO_CONTENT = {"description": "Deleted"}
+
+JOB_PATHS: dict[str, dict[str, Any]] = {
+    "/lepton-lab/api/jobs": {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "Notebook jobs, newest first",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": _JOB_STATUSES},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
+                },
+                {
+                    "name": "schedule_id",
+                    "in": "query",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
+                },
+            ],
+            "responses": {
+                "200": {"description": "Jobs", "content": _json("JobList")},
+                "400": _ERROR,
+                "403": _ERROR,
+            },
+        },
+        "post": {
+            "operationId": "submitJob",
+            "summary": "Queue a notebook for execution with papermill (validated against the "
+            "notebook's parameters cell and the installed kernels; nothing is stored on error)",
+            "requestBody": {"required": True, "content": _json("JobRequest")},
+            "responses": {
+                "201": {"description": "The queued job", "content": _json("Job")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        },
+    },
+    "/lepton-lab/api/jobs/{job_id}": {
+        "get": {
+            "operationId": "getJob",
+            "summary": "One job with its events, metrics, per-cell progress and elapsed time",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "200": {"description": "Job", "content": _json("Job")},
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        },
+        "delete": {
+            "operationId": "deleteJob",
+            "summary": "Remove an ended job and its output folder",
+            "parameters": [_JOB_ID],
+            "responses": {"204": _NO_CONTENT, "403": _ERROR, "404": _ERROR, "409": _ERROR},
+        },
+    },
+    "/lepton-lab/api/jobs/{job_id}/stop": {
+        "post": {
+            "operationId": "stopJob",
+            "summary": "Stop a job: a queued one at once, a running one (with its kernel) by "
+            "the process that runs it",
+            "parameters": [_JOB_ID],
+            "responses": {
+                "202": {"description": "Stop accepted", "content": _json("StopAccepted")},
+                "403": _ERROR,
+                "404": _ERROR,
+                "409": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/jobs/{job_id}/logs": {
+        "get": {
+            "operationId": "getJobLogs",
+            "summary": "The job's log from a byte offset; poll again from `next` until `complete`",
+            "parameters": [
+                _JOB_ID,
+                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 4 * 1024 * 1024},
+                },
+            ],
+            "responses": {
+                "200": {"description": "Log page", "content": _json("JobLogs")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/jobs/{job_id}/output": {
+        "get": {
+            "operationId": "getJobOutput",
+            "summary": "The executed notebook (JSON) or its HTML rendering",
+            "parameters": [
+                _JOB_ID,
+                {
+                    "name": "format",
+                    "in": "query",
+                    "schema": {"type": "string", "enum": ["ipynb", "html"], "default": "ipynb"},
+                },
+            ],
+            "responses": {
+                "200": {
+                    "description": "The output notebook (nbformat 4 JSON) or HTML",
+                    "content": {
+                        "application/json": {"schema": {"type": "object"}},
+                        "text/html": {"schema": {"type": "string"}},
+                    },
+                },
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+                "409": _ERROR,
+            },
+        }
+    },
+    "/lepton-lab/api/schedules": {
+        "get": {
+            "operationId": "listSchedules",
+            "summary": "Schedules, oldest first",
+            "responses": {
+                "200": {"description": "Schedules", "content": _json("ScheduleList")},
+                "403": _ERROR,
+            },
+        },
+        "post": {
+            "operationId": "createSchedule",
+            "summary": "Repeat a notebook on a cron schedule (validated like a job, plus the "
+            "cron expression and timezone)",
+            "requestBody": {"required": True, "content": _json("ScheduleRequest")},
+            "responses": {
+                "201": {"description": "The schedule", "content": _json("Schedule")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        },
+    },
+    "/lepton-lab/api/schedules/{schedule_id}": {
+        "get": {
+            "operationId": "getSchedule",
+            "summary": "One schedule with its next fire times",
+            "parameters": [_SCHEDULE_ID],
+            "responses": {
+                "200": {"description": "Schedule", "content": _json("Schedule")},
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        },
+        "patch": {
+            "operationId": "updateSchedule",
+            "summary": "Edit a schedule; `active: false` pauses it, `active: true` resumes it",
+            "parameters": [_SCHEDULE_ID],
+            "requestBody": {"required": True, "content": _json("SchedulePatch")},
+            "responses": {
+                "200": {"description": "The schedule after the edit", "content": _json("Schedule")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        },
+        "delete": {
+            "operationId": "deleteSchedule",
+            "summary": "Delete a schedule (its jobs stay)",
+            "parameters": [_SCHEDULE_ID],
+            "responses": {"204": _NO_CONTENT, "403": _ERROR, "404": _ERROR},
+        },
+    },
+    "/lepton-lab/api/schedules/{schedule_id}/run": {
+        "post": {
+            "operationId": "runSchedule",
+            "summary": "Run the schedule's notebook now, outside its cron times",
+            "parameters": [_SCHEDULE_ID],
+            "responses": {
+                "201": {"description": "The job it queued", "content": _json("Job")},
+                "400": _ERROR,
+                "403": _ERROR,
+                "404": _ERROR,
+            },
+        }
+    },
+}
+PATHS.update(JOB_PATHS)
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -278,6 +477,223 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+_STRING = {"type": "string"}
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_JOB_OPTIONS: dict[str, Any] = {
+    "name": {"type": "string", "maxLength": 200, "description": "Default: the notebook's name"},
+    "parameters": {
+        "type": "object",
+        "description": "Values for the notebook's `parameters` cell (any JSON type; checked "
+        "against the declared defaults' types)",
+        "additionalProperties": True,
+    },
+    "kernel": {
+        "type": "string",
+        "minLength": 1,
+        "description": "Kernelspec name; default: the notebook's",
+    },
+    "cwd": {
+        "type": ["string", "null"],
+        "description": "Working directory (relative to the server root); default: the "
+        "notebook's folder",
+    },
+    "timeout": {
+        "type": ["number", "null"],
+        "minimum": 0.1,
+        "maximum": 604800,
+        "description": "Seconds per attempt; null: none",
+    },
+    "retries": {"type": "integer", "minimum": 0, "maximum": 100},
+    "tags": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {"type": "string", "maxLength": 100},
+    },
+    "output_formats": {
+        "type": "array",
+        "maxItems": 2,
+        "items": {"type": "string", "enum": ["ipynb", "html"]},
+    },
+    "executor": {"type": "string", "enum": ["local", "dask"]},
+    "allow_unknown": {
+        "type": "boolean",
+        "description": "Pass parameters the notebook does not declare",
+    },
+}
+_PATH = {
+    "type": "string",
+    "minLength": 1,
+    "description": "The notebook, relative to the server's root directory",
+}
+_TIMING: dict[str, Any] = {
+    "cron": {
+        "type": "string",
+        "minLength": 1,
+        "description": "Cron expression (5 fields, or 6 with seconds last)",
+    },
+    "timezone": {"type": "string", "minLength": 1, "description": "IANA name; default UTC"},
+    "active": {"type": "boolean"},
+    "overlap": {
+        "type": "string",
+        "enum": ["skip", "queue"],
+        "description": "While the previous job still runs: skip this time, or queue anyway",
+    },
+    "catchup": {
+        "type": "string",
+        "enum": ["once", "none"],
+        "description": "After downtime: fire once for the missed times, or not at all",
+    },
+}
+_EDITABLE = {k: v for k, v in {**_JOB_OPTIONS, **_TIMING}.items() if k != "cwd"}
+
+JOB_SCHEMAS: dict[str, Any] = {
+    "JobRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path"],
+        "properties": {
+            "path": _PATH,
+            **_JOB_OPTIONS,
+            "retry_backoff": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 3600,
+                "description": "Seconds before the first retry; doubles each time",
+            },
+        },
+    },
+    "ScheduleRequest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["path", "cron"],
+        "properties": {"path": _PATH, **_JOB_OPTIONS, **_TIMING},
+    },
+    "SchedulePatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": _EDITABLE,
+    },
+    "JobEvent": {
+        "type": "object",
+        "properties": {
+            "time": {"type": "number"},
+            "status": _STRING,
+            "attempt": {"type": "integer"},
+            "message": _STRING,
+        },
+    },
+    "JobMetric": {
+        "type": "object",
+        "properties": {
+            "name": _STRING,
+            "value": {"type": "number"},
+            "time": {"type": "number"},
+            "attempt": {"type": "integer"},
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["id", "status", "notebook", "kernel", "parameters"],
+        "properties": {
+            "id": _STRING,
+            "name": _STRING,
+            "path": {"type": ["string", "null"], "description": "Relative to the server root"},
+            "notebook": _STRING,
+            "cwd": _STRING,
+            "output_dir": _STRING,
+            "parameters": {"type": "object"},
+            "kernel": _STRING,
+            "executor": {"type": "string", "enum": ["local", "dask"]},
+            "timeout": _NUMBER_OR_NULL,
+            "retries": {"type": "integer"},
+            "retry_backoff": {"type": "number"},
+            "tags": {"type": "array", "items": _STRING},
+            "output_formats": {"type": "array", "items": _STRING},
+            "warnings": {"type": "array", "items": _STRING},
+            "schedule_id": {"type": ["string", "null"]},
+            "status": {"type": "string", "enum": _JOB_STATUSES},
+            "attempt": {"type": "integer"},
+            "stop_requested": {"type": "boolean"},
+            "progress": {
+                "type": "object",
+                "description": "cells, cell (1-based, running), completed, source, "
+                "started_at, cell_started_at, cell_elapsed",
+            },
+            "created_at": {"type": "number"},
+            "started_at": _NUMBER_OR_NULL,
+            "ended_at": _NUMBER_OR_NULL,
+            "elapsed": {
+                "type": ["number", "null"],
+                "description": "Seconds of the current (or last) attempt",
+            },
+            "error": {"type": ["string", "null"]},
+            "error_cell": {"type": ["integer", "null"]},
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/JobEvent"}},
+            "metrics": {"type": "array", "items": {"$ref": "#/components/schemas/JobMetric"}},
+        },
+    },
+    "JobList": {
+        "type": "object",
+        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
+    },
+    "JobLogs": {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "status": {"type": "string", "enum": _JOB_STATUSES},
+            "offset": {"type": "integer"},
+            "next": {"type": "integer", "description": "The offset to ask for next"},
+            "size": {"type": "integer"},
+            "text": _STRING,
+            "complete": {"type": "boolean", "description": "The job has ended and all is read"},
+        },
+    },
+    "StopAccepted": {
+        "type": "object",
+        "properties": {
+            "id": _STRING,
+            "status": {"type": "string", "enum": ["stopped", "running"]},
+            "stop_requested": {"type": "boolean"},
+        },
+    },
+    "Schedule": {
+        "type": "object",
+        "required": ["id", "cron", "timezone", "active"],
+        "properties": {
+            "id": _STRING,
+            "name": _STRING,
+            "path": {"type": ["string", "null"]},
+            "notebook": _STRING,
+            "cwd": _STRING,
+            **_TIMING,
+            "parameters": {"type": "object"},
+            "kernel": _STRING,
+            "executor": {"type": "string", "enum": ["local", "dask"]},
+            "timeout": _NUMBER_OR_NULL,
+            "retries": {"type": "integer"},
+            "tags": {"type": "array", "items": _STRING},
+            "output_formats": {"type": "array", "items": _STRING},
+            "next_fire_at": _NUMBER_OR_NULL,
+            "last_fired_at": _NUMBER_OR_NULL,
+            "last_job_id": {"type": ["string", "null"]},
+            "fired": {"type": "integer"},
+            "skipped": {"type": "integer"},
+            "last_error": {"type": ["string", "null"]},
+            "created_at": {"type": "number"},
+            "upcoming": {"type": "array", "items": {"type": "number"}},
+        },
+    },
+    "ScheduleList": {
+        "type": "object",
+        "properties": {
+            "schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}
+        },
+    },
+}
+SCHEMAS.update(JOB_SCHEMAS)
 
 
 def openapi_document(base_url: str = "/") -> dict[str, Any]:

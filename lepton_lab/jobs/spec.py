@@ -90,10 +90,13 @@ def resolve_path(raw: Any, root: Path | None, what: str = "path") -> Path:
         raise JobRequestError(f"'{what}' must be a non-empty string, got {_type_name(raw)}")
     if "\x00" in raw:
         raise JobRequestError(f"'{what}' contains a NUL character")
-    if root is None:
-        return Path(raw).expanduser().resolve()
-    root = root.resolve()
-    resolved = (root / raw.lstrip("/") if not os.path.isabs(raw) else Path(raw)).resolve()
+    try:
+        if root is None:
+            return Path(raw).expanduser().resolve()
+        root = root.resolve()
+        resolved = (root / raw.lstrip("/") if not os.path.isabs(raw) else Path(raw)).resolve()
+    except (RuntimeError, OSError, UnicodeError) as exc:  # a symlink loop, an unusable name
+        raise JobRequestError(f"'{what}' {raw[:200]!r} cannot be resolved: {exc}") from None
     if not resolved.is_relative_to(root):
         raise JobRequestError(f"'{what}' {raw!r} is outside the server's root directory")
     return resolved
@@ -107,9 +110,14 @@ def check_notebook(path: Path, shown: str) -> Any:
     """
     from papermill.iorw import load_notebook_node
 
-    if not path.exists():
+    try:
+        exists, is_file = path.exists(), path.is_file()
+    except (OSError, UnicodeError) as exc:  # e.g. a name too long for the file system
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise JobRequestError(f"{shown[:200]!r} cannot be looked up: {reason}") from None
+    if not exists:
         raise JobRequestError(f"notebook {shown!r} does not exist", status=404)
-    if not path.is_file() or path.suffix != ".ipynb":
+    if not is_file or path.suffix != ".ipynb":
         raise JobRequestError(f"{shown!r} is not a notebook (.ipynb file)")
     try:
         return load_notebook_node(str(path))
@@ -202,8 +210,11 @@ def _number(body: dict[str, Any], key: str, default: Any, low: float, high: floa
     value = body.get(key, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise JobRequestError(f"'{key}' must be a number, got {_type_name(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise JobRequestError(f"'{key}' must be a finite number")
+    # compared as is: float(10**400) would raise OverflowError
     if not low <= value <= high:
         raise JobRequestError(f"'{key}' must be between {low:g} and {high:g}, got {value}")
     return float(value)

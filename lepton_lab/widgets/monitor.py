@@ -34,16 +34,19 @@ STATUS_COLORS = {
 class MetricChart:
     """One bqplot figure: every metric of one family (``loss`` and ``val_loss``)."""
 
-    def __init__(self, family: str) -> None:
+    def __init__(self, family: str, curves: dict[str, tuple[list[float], list[float]]]) -> None:
         import bqplot as bq
 
         self.family = family
         self.x_scale = bq.LinearScale()
         self.y_scale = bq.LinearScale()
         self.lines: dict[str, Any] = {}
+        # the figure is made with all its marks: marks added one by one in quick succession
+        # can be dropped by the figure's view
+        marks = [self._line(name, *points) for name, points in curves.items()]
         self.figure = bq.Figure(
             title=family,
-            marks=[],
+            marks=marks,
             axes=[
                 bq.Axis(scale=self.x_scale, label="step", grid_lines="none"),
                 bq.Axis(scale=self.y_scale, orientation="vertical", tick_format=".3g"),
@@ -55,24 +58,29 @@ class MetricChart:
         )
         self.figure.add_class("lepton-chart")
 
-    def update(self, name: str, xs: list[float], ys: list[float]) -> None:
+    def _line(self, name: str, xs: list[float], ys: list[float]) -> Any:
         import bqplot as bq
+        import numpy as np
+
+        line = bq.Lines(
+            x=np.asarray(xs, dtype=float),
+            y=np.asarray(ys, dtype=float),
+            scales={"x": self.x_scale, "y": self.y_scale},
+            colors=[COLORS[len(self.lines) % len(COLORS)]],
+            labels=[name],
+            display_legend=True,
+            marker="circle" if len(xs) < 50 else None,
+            marker_size=16,
+        )
+        self.lines[name] = line
+        return line
+
+    def update(self, name: str, xs: list[float], ys: list[float]) -> None:
         import numpy as np
 
         line = self.lines.get(name)
         if line is None:
-            line = bq.Lines(
-                x=np.asarray(xs, dtype=float),
-                y=np.asarray(ys, dtype=float),
-                scales={"x": self.x_scale, "y": self.y_scale},
-                colors=[COLORS[len(self.lines) % len(COLORS)]],
-                labels=[name],
-                display_legend=True,
-                marker="circle" if len(xs) < 50 else None,
-                marker_size=16,
-            )
-            self.lines[name] = line
-            self.figure.marks = [*self.figure.marks, line]
+            self.figure.marks = [*self.figure.marks, self._line(name, xs, ys)]
             return
         with line.hold_sync():
             line.x = np.asarray(xs, dtype=float)
@@ -104,6 +112,8 @@ class RunMonitor(w.VBox):
         self.epoch_label = w.Label()
         self.step_bar = w.IntProgress(value=0, min=0, max=1, description="step")
         self.step_label = w.Label()
+        self.epoch_bar.add_class("lepton-epoch-bar")
+        self.step_bar.add_class("lepton-step-bar")
         self.charts_box = w.Box(layout=w.Layout(flex_flow="row wrap"))
         self.ranks_html = w.HTML()
         self.events_html = w.HTML()
@@ -208,8 +218,10 @@ class RunMonitor(w.VBox):
             for family, names in history.families().items():
                 chart = self.charts.get(family)
                 if chart is None:
-                    chart = self.charts[family] = MetricChart(family)
+                    curves = {name: history.series[name].points() for name in names}
+                    self.charts[family] = MetricChart(family, curves)
                     self.charts_box.children = [c.figure for c in self.charts.values()]
+                    continue
                 for name in names:
                     chart.update(name, *history.series[name].points())
             self.ranks_html.value = _ranks_table(history, self._load)

@@ -146,6 +146,9 @@ async def test_submitted_job_runs_with_typed_parameters_and_serves_output_and_lo
     assert code == 201, job
     assert job["status"] == "queued" and job["path"] == "typed.ipynb"
     assert job["parameters"] == TYPED_PARAMETERS and job["tags"] == ["api-test"]
+    write_notebook(Path(jp_root_dir, "nested", "fails.ipynb"), "x = 1", "1 / 0", "print('never')")
+    code, failing = await call(jp_fetch, "POST", "jobs", body={"path": "nested/fails.ipynb"})
+    assert code == 201 and failing["path"] == "nested/fails.ipynb"
 
     job = await wait_job(jp_fetch, job["id"])
     assert job["status"] == "completed", job["error"]
@@ -201,12 +204,27 @@ async def test_submitted_job_runs_with_typed_parameters_and_serves_output_and_lo
 
     code, listing = await call(jp_fetch, "GET", "jobs", params={"status": "completed"})
     assert [j["id"] for j in listing["jobs"]] == [job["id"]]
-    code, listing = await call(jp_fetch, "GET", "jobs", params={"status": "failed"})
-    assert listing["jobs"] == []
+    code, listing = await call(jp_fetch, "GET", "jobs")
+    assert [j["id"] for j in listing["jobs"]] == [failing["id"], job["id"]]  # newest first
+    code, listing = await call(jp_fetch, "GET", "jobs", params={"limit": "1"})
+    assert [j["id"] for j in listing["jobs"]] == [failing["id"]]
+
+    # A failed job says which cell failed, and keeps its executed notebook and log.
+    failing = await wait_job(jp_fetch, failing["id"])
+    assert failing["status"] == "failed" and failing["error_cell"] == 2, failing
+    assert "ZeroDivisionError" in failing["error"]
+    code, output = await call(jp_fetch, "GET", "jobs", failing["id"], "output")
+    assert code == 200
+    errors = [o for c in output["cells"] for o in c.get("outputs", []) if "ename" in o]
+    assert [e["ename"] for e in errors] == ["ZeroDivisionError"]
+    code, logs = await call(jp_fetch, "GET", "jobs", failing["id"], "logs")
+    assert "ZeroDivisionError" in logs["text"] and logs["complete"]
 
     code, _ = await call(jp_fetch, "POST", "jobs", job["id"], "stop")
     assert code == 409
     code, _ = await call(jp_fetch, "DELETE", "jobs", job["id"])
+    assert code == 204
+    code, _ = await call(jp_fetch, "DELETE", "jobs", failing["id"])
     assert code == 204
     assert not Path(job["output_dir"]).exists() and job_folders(lab_app) == []
     code, error = await call(jp_fetch, "GET", "jobs", job["id"])

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lepton_lab.store.schema import FINAL_STATUSES
+from lepton_lab.store.schema import FINAL_STATUSES, MetricRow
 
 #: points kept per curve; past this, neighbouring buckets merge (each then spans more steps)
 MAX_POINTS = 1000
@@ -136,11 +136,10 @@ class RunHistory:
         record = store.get_run(self.run.id)
         self.record = record
         while True:
-            page = store.metrics(self.run.id, since=self._cursor, limit=5000)
-            rows = page["metrics"]
+            rows = self._read_metrics(store, limit=5000)
             if not rows:
                 break
-            self._cursor = page["next"]
+            self._cursor = rows[-1][0]
             self._add_metrics(rows)
             if len(rows) < 5000:
                 break
@@ -160,16 +159,37 @@ class RunHistory:
         with self._progress_lock:
             return tuple(sorted((r, m.get("time")) for r, m in self._progress.items()))
 
-    def _add_metrics(self, rows: list[dict[str, Any]]) -> None:
+    def _read_metrics(self, store: Any, limit: int) -> list[tuple]:
+        """Rows after the cursor as plain tuples: a run reports thousands of values a second,
+        and building an ORM object per row would cost the kernel more than the run's ranks
+        can spare on a small machine."""
+        from sqlalchemy import select
+
+        query = (
+            select(
+                MetricRow.id,
+                MetricRow.rank,
+                MetricRow.step,
+                MetricRow.name,
+                MetricRow.value,
+                MetricRow.time,
+            )
+            .where(MetricRow.run_id == self.run.id, MetricRow.id > self._cursor)
+            .order_by(MetricRow.id)
+            .limit(limit)
+        )
+        with store.engine.connect() as connection:
+            return list(connection.execute(query).tuples())
+
+    def _add_metrics(self, rows: list[tuple]) -> None:
         self.metric_rows += len(rows)
-        for row in rows:
-            name, step = row["name"], int(row["step"])
+        for _id, rank_index, step, name, value, stamp in rows:
             series = self.series.get(name)
             if series is None:
                 series = self.series[name] = Series(self.max_points)
-            series.add(step, float(row["value"]))
-            rank = self._rank(int(row["rank"]))
-            rank.step, rank.last_report = step, float(row["time"])
+            series.add(step, value)
+            rank = self._rank(rank_index)
+            rank.step, rank.last_report = step, stamp
             if rank.state == "waiting":
                 rank.state = "running"
             self._last_step = step if self._last_step is None else max(self._last_step, step)

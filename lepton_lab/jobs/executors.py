@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import queue
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,24 +68,107 @@ def kill_tree(pid: int, grace: float = 3.0) -> None:
     psutil.wait_procs(alive, timeout=grace)
 
 
-def start_runner(files: JobFiles, job_id: str, attempt: int) -> subprocess.Popen:
-    """Start ``lepton_lab.jobs.runner`` with stdout/stderr appended to the job's log."""
+#: Imported once by the fork server, so each job's runner starts as a fork of a warm process
+#: instead of a fresh interpreter that imports papermill and nbformat again (seconds each).
+PRELOAD = ["lepton_lab.jobs.runner", "papermill", "papermill.engines", "nbclient", "nbconvert"]
+
+
+def _runner_context() -> Any:
+    """How runner processes start.
+
+    A process with a single thread (``lepton-lab run --wait``) forks itself: papermill is
+    already imported there, so the job costs what plain papermill costs. A process with
+    threads (the server, the daemon, a Dask worker) must not fork itself, so its runners come
+    from a fork server that has preloaded papermill.
+    """
+    import multiprocessing
+    import threading
+
+    if threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(PRELOAD)
+    return ctx
+
+
+def warm_runner_server() -> None:
+    """Start the fork server (and its imports) ahead of the first job."""
+    import multiprocessing.forkserver
+
+    _runner_context()
+    multiprocessing.forkserver.ensure_running()
+
+
+def _runner_main(folder: str, log_path: str, env: dict[str, str]) -> None:
+    """Entry of a runner process: its own session, the job's environment, output to the log."""
+    import io
+
+    os.setsid()  # like start_new_session: a signal to the parent's group does not reach it
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), line_buffering=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), line_buffering=True)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(folder)
+    from lepton_lab.jobs.runner import run
+
+    sys.exit(run(Path(folder)))
+
+
+def start_runner(files: JobFiles, job_id: str, attempt: int) -> Any:
+    """Start a runner process with stdout/stderr appended to the job's log; returns the
+    ``multiprocessing.Process``."""
     env = dict(os.environ)
     env[ENV_JOB_ID] = job_id
     env[ENV_JOB_METRICS_FILE] = str(files.metrics)
     env["PYTHONUNBUFFERED"] = "1"
     with open(files.log, "ab") as log:
         log.write(f"=== lepton-lab: attempt {attempt} of job {job_id} ===\n".encode())
-        log.flush()
-        return subprocess.Popen(
-            [sys.executable, "-m", "lepton_lab.jobs.runner", str(files.root)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=files.root,
-            start_new_session=True,
-        )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    import multiprocessing
+
+    if multiprocessing.current_process().daemon:
+        return _SpawnedRunner(files, env)  # a Dask worker: daemonic, may not fork children
+    proc = _runner_context().Process(
+        target=_runner_main, args=(str(files.root), str(files.log), env), daemon=False
+    )
+    proc.start()
+    return proc
+
+
+class _SpawnedRunner:
+    """A runner as a plain subprocess, with the ``multiprocessing.Process`` calls we use."""
+
+    def __init__(self, files: JobFiles, env: dict[str, str]) -> None:
+        import subprocess
+
+        with open(files.log, "ab") as log:
+            self._popen = subprocess.Popen(
+                [sys.executable, "-m", "lepton_lab.jobs.runner", str(files.root)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=files.root,
+                start_new_session=True,
+            )
+        self.pid = self._popen.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self._popen.poll()
+
+    def join(self, timeout: float | None = None) -> None:
+        import subprocess
+
+        try:
+            self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def runner_result(files: JobFiles, returncode: int) -> dict[str, Any]:
@@ -112,7 +194,7 @@ class LocalExecution:
         self._metrics = Tail(files.metrics, lines=True)
 
     def poll(self) -> dict[str, Any] | None:
-        code = self.proc.poll()
+        code = self.proc.exitcode
         if code is None:
             return None
         return runner_result(self.files, code)
@@ -122,7 +204,7 @@ class LocalExecution:
 
     def kill(self) -> None:
         kill_tree(self.pid)
-        self.proc.wait()
+        self.proc.join(10)
 
 
 class LocalExecutor:
@@ -169,16 +251,16 @@ def run_job_on_worker(
                     topic, {"log": text, "progress": changed, "metrics": records, "final": final}
                 )
 
-        while proc.poll() is None:
+        while proc.exitcode is None:
             forward()
             if stop.is_set():
                 kill_tree(proc.pid)
                 stopped = True
                 break
             time.sleep(POLL_SECONDS)
-        proc.wait()
+        proc.join(10)
         forward(final=True)
-        result = runner_result(files, proc.returncode)
+        result = runner_result(files, proc.exitcode if proc.exitcode is not None else -9)
         if stopped:
             result = {"status": "stopped", "error": None, "error_cell": None}
         return {

@@ -1,4 +1,5 @@
-"""``python -m lepton_lab.jobs.runner FOLDER``: execute one job attempt with papermill.
+"""Execute one job attempt with papermill (``python -m lepton_lab.jobs.runner FOLDER`` runs
+it by hand; the executors start it as a forked process, see ``executors.start_runner``).
 
 Runs in its own process (started by the local executor, or by a Dask worker task), so a hung
 kernel or a crash never touches the server; the supervisor ends it, with its kernel, by
@@ -58,7 +59,10 @@ def run(folder: Path) -> int:
     request: dict[str, Any] = read_json(files.request) or {}
     os.environ[ENV_JOB_METRICS_FILE] = str(files.metrics)
     logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(message)s"
+        stream=sys.stderr,
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(message)s",
+        force=True,
     )
     import papermill
 

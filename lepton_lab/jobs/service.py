@@ -229,14 +229,15 @@ def _owner_alive(owner: str | None, heartbeat: float | None) -> bool:
 
 
 def _kill_orphan_runner(job: dict[str, Any], pid: int | None) -> None:
-    """A runner left behind by a dead owner still holds a kernel: end it."""
-    if not pid:
+    """A runner left behind by a dead owner still holds a kernel: end it. The runner was
+    created right when its attempt started; an unrelated process that reused the pid was not."""
+    if not pid or not job["started_at"]:
         return
     try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
+        created = psutil.Process(pid).create_time()
     except psutil.Error:
         return
-    if "lepton_lab.jobs.runner" in cmdline and job["output_dir"] in cmdline:
+    if job["started_at"] - 2 <= created <= job["started_at"] + 30:
         kill_tree(pid)
 
 
@@ -275,6 +276,11 @@ class JobService:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        from lepton_lab.jobs.executors import warm_runner_server
+
+        threading.Thread(
+            target=warm_runner_server, name="lepton-runner-warmup", daemon=True
+        ).start()
         reconciled = self.reconcile()
         if reconciled:
             log.warning(

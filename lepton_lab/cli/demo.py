@@ -2,7 +2,8 @@
 
 It starts the cluster, shows its status, runs a Dask computation on its workers, then trains
 an MLP on sklearn's bundled digits data-parallel with ``ll.fit`` (DDP over every worker) and
-checks the result. No download: the data ships with scikit-learn (or, without it, is made up).
+checks the result, and last runs an evaluation notebook as a papermill job with parameters.
+No download: the data ships with scikit-learn (or, without it, is made up).
 """
 
 from __future__ import annotations
@@ -106,6 +107,73 @@ def run_demo(address: str | None, epochs: int) -> int:
             f"{len(run.metrics())} metric values and "
             f"{sum(e['kind'] == 'checkpoint' for e in run.events())} checkpoints recorded"
         )
+    run_demo_job(epochs)
     ll.detach()
     print("demo finished")
     return 0
+
+
+EVALUATION = """\
+import numpy as np
+import lepton_lab as ll
+try:
+    from sklearn.datasets import load_digits
+    from sklearn.linear_model import LogisticRegression
+except ImportError:
+    raise SystemExit("install scikit-learn for this notebook")
+x, y = load_digits(return_X_y=True)
+model = LogisticRegression(C=C, max_iter=max_iter).fit(x[:1500] / 16, y[:1500])
+accuracy = float(model.score(x[1500:] / 16, y[1500:]))
+ll.log_metrics(accuracy=accuracy)
+print(f"C={C}: accuracy {accuracy:.3f} on {len(y) - 1500} held-out digits")
+"""
+
+
+def run_demo_job(epochs: int) -> None:
+    """A notebook job, as ``lepton-lab run NB -p C 0.5 --wait`` runs one: papermill with typed
+    parameters, per-cell progress, a log and metrics in the store."""
+    import tempfile
+    from pathlib import Path
+
+    import nbformat
+
+    from lepton_lab.cli.main import CLIError
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.jobs.service import JobService, create_job, installed_kernels
+    from lepton_lab.jobs.spec import validate_job
+    from lepton_lab.store.jobs import open_job_store
+
+    kernels = installed_kernels()
+    kernel = "lepton-cpu" if "lepton-cpu" in kernels else "python3"
+    with tempfile.TemporaryDirectory() as tmp:
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell("C = 1.0\nmax_iter = 100")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(EVALUATION)]
+        path = Path(tmp, "evaluate_digits.ipynb")
+        nbformat.write(nb, path)
+        store = open_job_store()
+        spec = validate_job(
+            {
+                "path": str(path),
+                "kernel": kernel,
+                "parameters": {"C": 0.5, "max_iter": 50 * epochs},
+            },
+            None,
+            kernels,
+        )
+        job = create_job(store, state_dir(), spec, message="submitted by the demo")
+        print(f"running notebook job {job['id']} with papermill (kernel {kernel}) ...")
+        t0 = time.perf_counter()
+        record = JobService(store, state_dir(), concurrency=1, name="demo").run_foreground(
+            job["id"]
+        )
+    if record["status"] != "completed":
+        raise CLIError(f"the demo job {job['id']} {record['status']}: {record['error']}")
+    metrics = {m["name"]: m["value"] for m in record["metrics"]}
+    print(
+        f"job {job['id']} completed in {time.perf_counter() - t0:.1f} s: "
+        f"{record['progress'].get('completed')} of {record['progress'].get('cells')} cells, "
+        f"accuracy {metrics.get('accuracy', float('nan')):.3f}; output "
+        f"{Path(record['output_dir']) / 'output.ipynb'}"
+    )

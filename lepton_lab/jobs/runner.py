@@ -76,6 +76,7 @@ def run(folder: Path) -> int:
                 str(files.output),
                 parameters=request.get("parameters") or {},
                 kernel_name=request.get("kernel"),
+                language=request.get("language"),
                 cwd=request.get("cwd") or None,
                 engine_name="lepton",
                 progress_bar=False,

@@ -78,6 +78,7 @@ def create_job(
             {
                 "parameters": job.parameters,
                 "kernel": job.kernel,
+                "language": job.language,
                 "cwd": str(job.cwd),
                 "output_formats": job.output_formats,
             },

@@ -62,6 +62,7 @@ class NotebookJob:
     cwd: Path
     kernel: str
     parameters: dict[str, Any]
+    language: str = "python"
     name: str = ""
     timeout: float | None = None
     retries: int = 0
@@ -150,8 +151,28 @@ def _declared_type(param: Any) -> str | None:
     return type(default).__name__ if default is not None else None
 
 
+def notebook_language(nb: Any, kernel: str) -> str:
+    """The notebook's language (papermill needs it to write the parameters): from the
+    notebook's metadata, else from the kernelspec it will run with."""
+    meta = nb.metadata
+    language = meta.get("kernelspec", {}).get("language") or meta.get("language_info", {}).get(
+        "name"
+    )
+    if language:
+        return str(language)
+    try:
+        from jupyter_client.kernelspec import KernelSpecManager
+
+        return str(KernelSpecManager().get_kernel_spec(kernel).language)
+    except Exception:  # noqa: BLE001 - no such spec here: say what is missing
+        raise JobRequestError(
+            "the notebook does not say its language (metadata.kernelspec.language) and the "
+            f"kernelspec {kernel!r} cannot tell"
+        ) from None
+
+
 def check_parameters(
-    nb: Any, parameters: Any, allow_unknown: bool, kernel: str | None
+    nb: Any, parameters: Any, allow_unknown: bool, kernel: str | None, language: str | None = None
 ) -> list[str]:
     """Check names and types against the notebook's ``parameters`` cell; returns warnings."""
     from papermill.inspection import _infer_parameters
@@ -178,7 +199,7 @@ def check_parameters(
                 "cell tagged 'parameters' (set allow_unknown to pass them anyway)"
             )
         return warnings
-    declared = {p.name: p for p in _infer_parameters(nb, name=kernel)}
+    declared = {p.name: p for p in _infer_parameters(nb, name=kernel, language=language)}
     unknown = sorted(set(parameters) - set(declared))
     if unknown and not allow_unknown:
         raise JobRequestError(
@@ -294,7 +315,8 @@ def validate_job(
         raise JobRequestError(
             f"unknown kernel {kernel!r}; installed: {', '.join(sorted(kernels)) or 'none'}"
         )
-    warnings = check_parameters(nb, body.get("parameters", {}), allow_unknown, kernel)
+    language = notebook_language(nb, kernel)
+    warnings = check_parameters(nb, body.get("parameters", {}), allow_unknown, kernel, language)
     if "cwd" in body and body["cwd"] is not None:
         cwd = resolve_path(body["cwd"], root, "cwd")
         if not cwd.is_dir():
@@ -305,6 +327,7 @@ def validate_job(
         notebook=notebook,
         cwd=cwd,
         kernel=kernel,
+        language=language,
         parameters=dict(body.get("parameters", {})),
         name=_string(body, "name", ""),
         timeout=_number(body, "timeout", None, 0.1, MAX_TIMEOUT),

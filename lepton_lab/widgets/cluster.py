@@ -68,7 +68,7 @@ class ClusterWidget(w.VBox):
         """The same shape as ``GET /lepton-lab/api/cluster``."""
         if self.manager is not None:
             return self.manager.status()
-        info = self.client.scheduler_info(n_workers=-1)
+        info = scheduler_identity(self.client)
         lab = _lab_cluster_file()
         workers = [_worker_view(a, v) for a, v in info.get("workers", {}).items()]
         workers.sort(key=lambda v: (v["name"], v["address"]))
@@ -170,6 +170,16 @@ class ClusterWidget(w.VBox):
             except ValueError:
                 pass
             raise RuntimeError(f"the lab refused: {body}") from err
+
+
+def scheduler_identity(client: Any) -> dict[str, Any]:
+    """The scheduler's identity with every worker, fetched for this call.
+
+    Not ``client.scheduler_info()``: that fetches into a shared attribute and returns it,
+    and the client's own 2-second refresh writes a worker-less identity into the same
+    attribute, so under contention the answer can lack the workers.
+    """
+    return client.sync(client.scheduler.identity, n_workers=-1)
 
 
 def _lab_cluster_file() -> dict[str, Any]:

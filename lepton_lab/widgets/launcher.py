@@ -13,6 +13,7 @@ from typing import Any
 import ipywidgets as w
 
 from lepton_lab.training.fit import PRECISIONS
+from lepton_lab.widgets.cluster import scheduler_identity
 
 
 def _integer(text: str, low: int, high: int | None = None, blank: bool = False) -> int | None:
@@ -63,7 +64,7 @@ class FitLauncher(w.VBox):
         self.run: Any = None
         self.monitor: Any = None
         client = fit_kwargs.get("client") or attach()
-        self.available = len(client.scheduler_info(n_workers=-1)["workers"])
+        self.available = len(scheduler_identity(client)["workers"])
         style = {"description_width": "140px"}
 
         def field(label: str, value: Any) -> w.Text:

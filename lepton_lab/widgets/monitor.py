@@ -273,7 +273,7 @@ class RunMonitor(w.VBox):
                 self.step_bar.max = int(steps)
                 self.step_bar.value = min(int(step or 0), int(steps))
                 self.step_bar.bar_style = ""
-                self.step_label.value = f"{step}/{steps}{eta_text}"
+                self.step_label.value = f"{step or 0}/{steps}{eta_text}"
             else:
                 # a loop that does not say how many steps it will take: the bar shows activity
                 self.step_bar.max = 1
@@ -311,7 +311,9 @@ def _worker_load(run: Any) -> dict[str, dict[str, Any]]:
     if client is None:
         return {}
     try:
-        info = client.scheduler_info(n_workers=-1)["workers"]
+        from lepton_lab.widgets.cluster import scheduler_identity
+
+        info = scheduler_identity(client)["workers"]
     except Exception:  # noqa: BLE001 - load is a nicety; the scheduler may be gone
         return {}
     return {addr: v.get("metrics", {}) or {} for addr, v in info.items()}

@@ -112,7 +112,9 @@ def log_bundle(lines: list[str], title: str) -> dict[str, str]:
     collapsed block in JupyterLab (where the widget above already shows it all)."""
     text = "\n".join(lines) if lines else title
     body = html.escape("\n".join(lines))
-    summary = html.escape(lines[-1] if lines else title)
+    # the last line, or the summary (which may end with an error line) on one line
+    last = lines[-1] if lines else title
+    summary = html.escape(" · ".join(last.splitlines()))
     return {
         "text/plain": text,
         "text/html": (

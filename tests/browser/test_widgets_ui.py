@@ -110,3 +110,28 @@ def test_run_monitor_renders_moves_and_stops(lab: BrowserLab, page: Any) -> None
     shot(page, "run-monitor-stopped.png")
     stopped_at = progress_of(monitor)
     assert 0 < stopped_at < 100, stopped_at
+
+
+def test_cluster_widget_in_a_lab_kernel_scales_the_labs_cluster(lab: BrowserLab) -> None:
+    """The kernel does not own the lab's cluster: Scale goes through the lab's REST route."""
+    from tests.support.labserver import execute
+
+    lab.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 2)
+    kernel = lab.start_kernel("lepton-cpu")
+    try:
+        out = execute(
+            kernel,
+            "import lepton_lab as ll\ncw = ll.widgets.ClusterWidget()\n"
+            "print(cw.status['mode'], cw.status['totals']['workers'], cw.scale_button.disabled)\n"
+            "print(cw.status['dashboard_link'])",
+        )
+        assert out.splitlines()[0] == "local 2 False", out
+        assert out.splitlines()[1].startswith("http"), out
+        out = execute(kernel, "cw.scale(3); cw.update(); print(cw.status['totals']['workers'])")
+        assert out.strip() == "3", out
+        assert len(lab.wait_cluster(lambda s: len(s["workers"]) == 3)["workers"]) == 3
+        execute(kernel, "cw.close()")
+    finally:
+        kernel.stop_channels()
+        code, body = lab.request("PATCH", "lepton-lab/api/cluster", {"workers": 2})
+        assert code == 200, (code, body)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,10 @@ def test_demo_runs_end_to_end_on_the_embedded_cluster(tmp_path):
     assert "demo finished" in result.stdout
     assert "training an MLP on the digits, data-parallel on 2 workers" in result.stdout
     assert "completed" in result.stdout and "6 checkpoints recorded" in result.stdout
+    assert "running notebook job" in result.stdout
+    assert re.search(r"job \w+ completed in .* 3 of 3 cells, accuracy 0\.\d+", result.stdout)
     assert (tmp_path / "lepton_lab.db").exists()
+    assert len(list((tmp_path / "jobs").glob("*/output.ipynb"))) == 1
 
 
 def test_cluster_status_json():

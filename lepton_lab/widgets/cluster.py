@@ -32,7 +32,8 @@ def _gib(n: float | None) -> str:
 
 
 class ClusterWidget(w.VBox):
-    """Mode, scheduler, dashboard link and workers; refreshes itself until closed."""
+    """Mode, scheduler, dashboard link and workers; refreshes itself every ``refresh``
+    seconds while it is on screen, and stops for good when closed."""
 
     def __init__(self, refresh: float = DEFAULT_REFRESH, client: Any = None) -> None:
         from lepton_lab.cluster.attach import attach, embedded_cluster
@@ -55,6 +56,8 @@ class ClusterWidget(w.VBox):
             ]
         )
         self.add_class("lepton-cluster-widget")
+        # the frontend counts this widget's views: refresh only while one is on screen
+        self._view_count = 0
         self._closed = threading.Event()
         self._scaling = False
         self.update()
@@ -116,7 +119,8 @@ class ClusterWidget(w.VBox):
 
     def _loop(self) -> None:
         while not self._closed.wait(self.refresh):
-            self.update()
+            if self._view_count:
+                self.update()
 
     def close(self) -> None:
         """Stop refreshing and remove the widget."""

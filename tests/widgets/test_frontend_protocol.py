@@ -153,5 +153,20 @@ def test_cluster_widget_scales_and_stops_refreshing_when_closed(kernel: Kernel):
     assert kernel.value("cw.status['totals']['workers']") == 3
     assert "<span class='lepton-worker-count'>3</span>" in kernel.value("cw.summary.value")
     assert kernel.value("cw.refreshing") is True
+
+    # scaled behind its back: with no view on screen it does not refresh ...
+    kernel.run("cw.manager.scale(2); time.sleep(1.5)")
+    assert kernel.value("cw.status['totals']['workers']") == 3
+    # ... once the frontend shows a view (it counts views in _view_count), it does
+    model = kernel.value("cw.model_id")
+    kernel.comm_msg(model, {"method": "update", "state": {"_view_count": 1}, "buffer_paths": []})
+    kernel.run(
+        """
+        deadline = time.monotonic() + 10
+        while cw.status['totals']['workers'] != 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        """
+    )
+    assert kernel.value("cw.status['totals']['workers']") == 2
     kernel.run("cw.close(); cw._thread.join(5)")
     assert kernel.value("cw.refreshing") is False

@@ -106,6 +106,7 @@ class LeptonLab(ExtensionApp):
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
+        Path(self.state_dir).mkdir(parents=True, exist_ok=True)  # a configured one may not exist
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
         self.store = open_store(self.database_url)

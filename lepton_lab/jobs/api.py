@@ -27,6 +27,8 @@ from lepton_lab.jobs.spec import (
     JOB_FIELDS,
     SCHEDULE_EDITABLE,
     SCHEDULE_FIELDS,
+    job_request,
+    schedule_fields,
     validate_job,
     validate_timing,
 )
@@ -224,16 +226,9 @@ def create_schedule(
     timing = validate_timing(body)
     return store.create_schedule(
         new_id(),
-        name=job.name or job.notebook.stem,
         notebook=str(job.notebook),
         cwd=str(job.cwd),
-        parameters=job.parameters,
-        kernel=job.kernel,
-        executor=job.executor,
-        timeout=job.timeout,
-        retries=job.retries,
-        tags=job.tags,
-        output_formats=job.output_formats,
+        **schedule_fields(job),
         **new_schedule_fields(timing),
     )
 
@@ -272,31 +267,11 @@ def schedule_changes(
     changes: dict[str, Any] = {}
     job_keys = set(body) & (SCHEDULE_EDITABLE - _TIMING_FIELDS)
     if job_keys:
-        merged = {
-            "path": current["notebook"],
-            "cwd": current["cwd"],
-            "name": current["name"],
-            "parameters": current["parameters"],
-            "kernel": current["kernel"],
-            "executor": current["executor"],
-            "timeout": current["timeout"],
-            "retries": current["retries"],
-            "tags": current["tags"],
-            "output_formats": current["output_formats"],
-        }
+        merged = job_request(current)
         merged.update({k: body[k] for k in job_keys})
         merged["allow_unknown"] = body.get("allow_unknown", "parameters" not in body)
         job = validate_job(merged, None, kernels, JOB_FIELDS, default_executor)
-        changes.update(
-            name=job.name or job.notebook.stem,
-            parameters=job.parameters,
-            kernel=job.kernel,
-            executor=job.executor,
-            timeout=job.timeout,
-            retries=job.retries,
-            tags=job.tags,
-            output_formats=job.output_formats,
-        )
+        changes.update(schedule_fields(job))
     timing_keys = set(body) & _TIMING_FIELDS
     if timing_keys:
         fields = new_schedule_fields(validate_timing(body, current), now)

@@ -26,7 +26,7 @@ import psutil
 
 from lepton_lab.jobs.executors import DaskExecutor, Execution, LocalExecutor, kill_tree
 from lepton_lab.jobs.schedules import fire_due, next_fire
-from lepton_lab.jobs.spec import NotebookJob, validate_job
+from lepton_lab.jobs.spec import NotebookJob, job_request, validate_job
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
 from lepton_lab.store.jobs import JobStore
 
@@ -381,23 +381,8 @@ class JobService:
 
     def submit_scheduled(self, sched: dict[str, Any], due: float | None = None) -> str:
         """Queue a schedule's job: for its fire time ``due``, or now ("run now")."""
-        job = validate_job(
-            {
-                "path": sched["notebook"],
-                "cwd": sched["cwd"],
-                "parameters": sched["parameters"],
-                "kernel": sched["kernel"],
-                "executor": sched["executor"],
-                "timeout": sched["timeout"],
-                "retries": sched["retries"],
-                "tags": sched["tags"],
-                "output_formats": sched["output_formats"],
-                "name": sched["name"],
-                "allow_unknown": True,
-            },
-            None,
-            self.kernels(),
-        )
+        body = dict(job_request(sched), allow_unknown=True)
+        job = validate_job(body, None, self.kernels())
         if due is None:
             message = f"run now from schedule {sched['id']}"
         else:

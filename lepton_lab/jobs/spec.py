@@ -385,3 +385,30 @@ def validate_timing(body: dict[str, Any], current: dict[str, Any] | None = None)
         overlap=_string(body, "overlap", current.get("overlap", "skip"), OVERLAP_POLICIES),
         catchup=_string(body, "catchup", current.get("catchup", "once"), CATCHUP_POLICIES),
     )
+
+
+#: The job options a schedule stores and gives every job it fires.
+SCHEDULED_JOB_FIELDS = (
+    "name",
+    "parameters",
+    "kernel",
+    "executor",
+    "timeout",
+    "retries",
+    "tags",
+    "output_formats",
+)
+
+
+def schedule_fields(job: NotebookJob) -> dict[str, Any]:
+    """What a schedule stores of a validated job request."""
+    fields = {key: getattr(job, key) for key in SCHEDULED_JOB_FIELDS}
+    fields["name"] = job.name or job.notebook.stem
+    return fields
+
+
+def job_request(schedule: dict[str, Any]) -> dict[str, Any]:
+    """The job request a stored schedule stands for (to fire it, or to check an edit)."""
+    body = {key: schedule[key] for key in SCHEDULED_JOB_FIELDS}
+    body.update(path=schedule["notebook"], cwd=schedule["cwd"])
+    return body

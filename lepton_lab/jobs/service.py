@@ -26,7 +26,7 @@ import psutil
 
 from lepton_lab.jobs.executors import DaskExecutor, Execution, LocalExecutor, kill_tree
 from lepton_lab.jobs.schedules import fire_due, next_fire
-from lepton_lab.jobs.spec import NotebookJob, job_request, validate_job
+from lepton_lab.jobs.spec import NotebookJob, job_request, schedule_fields, validate_job
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
 from lepton_lab.store.jobs import JobStore
 
@@ -88,20 +88,13 @@ def create_job(
         return store.create_job(
             job_id,
             message=message,
-            name=job.name or job.notebook.stem,
             notebook=str(job.notebook),
             input_path=str(files.input),
             cwd=str(job.cwd),
             output_dir=str(files.root),
-            parameters=job.parameters,
-            kernel=job.kernel,
-            executor=job.executor,
-            timeout=job.timeout,
-            retries=job.retries,
             retry_backoff=job.retry_backoff,
-            tags=job.tags,
-            output_formats=job.output_formats,
             warnings=job.warnings,
+            **schedule_fields(job),
             schedule_id=schedule_id,
         )
     except BaseException:

@@ -387,7 +387,7 @@ def validate_timing(body: dict[str, Any], current: dict[str, Any] | None = None)
     )
 
 
-#: The job options a schedule stores and gives every job it fires.
+#: The job options a schedule stores and gives every job it fires (a job stores them too).
 SCHEDULED_JOB_FIELDS = (
     "name",
     "parameters",
@@ -401,7 +401,7 @@ SCHEDULED_JOB_FIELDS = (
 
 
 def schedule_fields(job: NotebookJob) -> dict[str, Any]:
-    """What a schedule stores of a validated job request."""
+    """What a schedule (or a job) stores of a validated job request."""
     fields = {key: getattr(job, key) for key in SCHEDULED_JOB_FIELDS}
     fields["name"] = job.name or job.notebook.stem
     return fields

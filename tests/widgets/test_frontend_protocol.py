@@ -117,8 +117,9 @@ def test_launcher_validates_as_you_type_launches_and_stop_ends_the_run(kernel: K
             time.sleep(0.2)
         """
     )
+    status, error = kernel.value("[launcher.run.status, launcher.run.error]")
+    assert status == "running", error
     assert kernel.value("launcher.monitor.step_bar.value") >= 5
-    assert kernel.value("launcher.run.status") == "running"
 
     kernel.click("launcher.monitor.stop_button")
     assert kernel.value("launcher.monitor.stop_button.disabled") is True

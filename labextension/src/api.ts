@@ -205,3 +205,252 @@ export function formatPercent(value: number | null | undefined): string {
   }
   return `${value.toFixed(value >= 10 ? 0 : 1)}%`;
 }
+
+// ---- Notebook jobs and schedules ------------------------------------------
+
+export type JobStatus =
+  | 'queued'
+  | 'running'
+  | 'completed'
+  | 'failed'
+  | 'stopped'
+  | 'timed_out';
+
+/** Statuses of a job that has not ended. */
+export const ACTIVE_JOB_STATUSES: ReadonlyArray<JobStatus> = [
+  'queued',
+  'running'
+];
+
+export interface IJobProgress {
+  /** 1-based index of the running cell. */
+  cell?: number | null;
+  cells?: number | null;
+  completed?: number | null;
+  /** The head of the running cell's source. */
+  source?: string | null;
+  started_at?: number | null;
+  cell_started_at?: number | null;
+  /** Seconds the running cell has run (computed by the server). */
+  cell_elapsed?: number | null;
+}
+
+export interface IJobMetric {
+  name: string;
+  value: number;
+  time?: number;
+  attempt?: number;
+}
+
+export interface IJob {
+  id: string;
+  name: string;
+  /** The notebook relative to the server root (null when outside it). */
+  path: string | null;
+  notebook: string;
+  kernel: string;
+  parameters: Record<string, unknown>;
+  status: JobStatus;
+  attempt: number;
+  retries: number;
+  timeout: number | null;
+  output_formats: string[];
+  schedule_id?: string | null;
+  stop_requested?: boolean;
+  progress?: IJobProgress | null;
+  created_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  /** Seconds of the current (or last) attempt. */
+  elapsed: number | null;
+  error: string | null;
+  error_cell: number | null;
+  warnings?: string[];
+  metrics?: IJobMetric[];
+}
+
+export interface IJobLogs {
+  id: string;
+  status: JobStatus;
+  offset: number;
+  next: number;
+  size: number;
+  text: string;
+  complete: boolean;
+}
+
+export interface ISchedule {
+  id: string;
+  name: string;
+  path: string | null;
+  notebook: string;
+  cron: string;
+  timezone: string;
+  active: boolean;
+  parameters: Record<string, unknown>;
+  next_fire_at: number | null;
+  last_fired_at: number | null;
+  last_job_id: string | null;
+  fired?: number;
+  skipped?: number;
+  last_error: string | null;
+  created_at: number;
+  upcoming?: number[];
+}
+
+/** The body of `POST jobs`. */
+export interface IJobRequest {
+  path: string;
+  parameters?: Record<string, unknown>;
+  name?: string;
+  kernel?: string;
+  timeout?: number | null;
+  retries?: number;
+  output_formats?: Array<'ipynb' | 'html'>;
+  executor?: 'local' | 'dask';
+}
+
+/** The body of `POST schedules`. */
+export interface IScheduleRequest extends IJobRequest {
+  cron: string;
+  timezone?: string;
+  active?: boolean;
+}
+
+const JSON_HEADERS = { 'Content-Type': 'application/json' };
+
+/** `GET lepton-lab/api/jobs?limit=N` (newest first). */
+export async function listJobs(limit = 10): Promise<IJob[]> {
+  const answer = await requestAPI<{ jobs: IJob[] }>(
+    `jobs?limit=${encodeURIComponent(String(limit))}`
+  );
+  return answer?.jobs ?? [];
+}
+
+/** `POST lepton-lab/api/jobs` */
+export function submitJob(request: IJobRequest): Promise<IJob> {
+  return requestAPI<IJob>('jobs', {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: JSON.stringify(request)
+  });
+}
+
+/** `POST lepton-lab/api/jobs/{id}/stop` */
+export function stopJob(id: string): Promise<unknown> {
+  return requestAPI<unknown>(`jobs/${encodeURIComponent(id)}/stop`, {
+    method: 'POST'
+  });
+}
+
+/** `GET lepton-lab/api/jobs/{id}/logs?offset=N` */
+export function getJobLogs(id: string, offset: number): Promise<IJobLogs> {
+  return requestAPI<IJobLogs>(
+    `jobs/${encodeURIComponent(id)}/logs?offset=${Math.max(0, Math.floor(offset))}`
+  );
+}
+
+/**
+ * The absolute URL of a job's output (`format=html|ipynb`), to open in a
+ * browser tab. A plain GET with the session cookie; like JupyterLab's own
+ * download URLs it carries the `_xsrf` cookie's value, so it keeps working if
+ * the server checks XSRF on GETs.
+ */
+export function jobOutputUrl(
+  id: string,
+  format: 'html' | 'ipynb',
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  const url = new URL(
+    URLExt.join(
+      settings.baseUrl,
+      API_NAMESPACE,
+      'jobs',
+      encodeURIComponent(id),
+      'output'
+    ),
+    window.location.href
+  );
+  url.searchParams.set('format', format);
+  const xsrf = document.cookie.match('\\b_xsrf=([^;]*)\\b');
+  if (xsrf) {
+    url.searchParams.set('_xsrf', xsrf[1]);
+  }
+  return url.toString();
+}
+
+/** `GET lepton-lab/api/schedules` (oldest first). */
+export async function listSchedules(): Promise<ISchedule[]> {
+  const answer = await requestAPI<{ schedules: ISchedule[] }>('schedules');
+  return answer?.schedules ?? [];
+}
+
+/** `POST lepton-lab/api/schedules` */
+export function createSchedule(request: IScheduleRequest): Promise<ISchedule> {
+  return requestAPI<ISchedule>('schedules', {
+    method: 'POST',
+    headers: JSON_HEADERS,
+    body: JSON.stringify(request)
+  });
+}
+
+/** `PATCH lepton-lab/api/schedules/{id}` with `{active}`: pause or resume. */
+export function setScheduleActive(
+  id: string,
+  active: boolean
+): Promise<ISchedule> {
+  return requestAPI<ISchedule>(`schedules/${encodeURIComponent(id)}`, {
+    method: 'PATCH',
+    headers: JSON_HEADERS,
+    body: JSON.stringify({ active })
+  });
+}
+
+/** `POST lepton-lab/api/schedules/{id}/run`: a job now, outside the cron times. */
+export function runScheduleNow(id: string): Promise<IJob> {
+  return requestAPI<IJob>(`schedules/${encodeURIComponent(id)}/run`, {
+    method: 'POST'
+  });
+}
+
+/** `DELETE lepton-lab/api/schedules/{id}` (its jobs stay). */
+export function deleteSchedule(id: string): Promise<void> {
+  return requestAPI<void>(`schedules/${encodeURIComponent(id)}`, {
+    method: 'DELETE'
+  });
+}
+
+/** "42 s", "3 min 05 s", "2 h 04 min"; a dash when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return '–';
+  }
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s} s`;
+  }
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) {
+    return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  }
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+
+/** A Unix time (seconds) as a short local date and time; a dash when unknown. */
+export function formatTime(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !isFinite(seconds)) {
+    return '–';
+  }
+  const date = new Date(seconds * 1000);
+  const now = new Date();
+  const sameDay = date.toDateString() === now.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleString([], {
+        year: date.getFullYear() === now.getFullYear() ? undefined : 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit'
+      });
+}

@@ -17,6 +17,7 @@
  *   table.lepton-workers             one tbody row per worker (tr.lepton-worker, data-lepton-worker=<name>)
  *   .lepton-sidebar-error            a request error (HTTP status and the server's JSON message)
  *   button.lepton-refresh            refresh now
+ *   .lepton-jobs / .lepton-schedules notebook jobs and schedules (jobs.ts)
  */
 import { Message } from '@lumino/messaging';
 import { Poll } from '@lumino/polling';
@@ -27,9 +28,11 @@ import {
   formatPercent,
   getCluster,
   ICluster,
+  IJob,
   IWorker
 } from './api';
 import { leptonIcon } from './icon';
+import { JobsSection } from './jobs';
 
 export const SIDEBAR_ID = 'lepton-sidebar';
 export const DEFAULT_REFRESH_MS = 3000;
@@ -59,6 +62,8 @@ export namespace ClusterSidebar {
     refreshInterval?: number;
     /** Fetch the cluster (injectable for tests); defaults to the REST API. */
     fetchCluster?: () => Promise<ICluster>;
+    /** Open a job's log (the jobs section's "Log" button). */
+    openJobLog?: (job: IJob) => void;
   }
 }
 
@@ -71,7 +76,7 @@ export class ClusterSidebar extends Widget {
     this.id = SIDEBAR_ID;
     this.addClass('lepton-Sidebar');
     this.title.icon = leptonIcon;
-    this.title.caption = 'Lepton Lab: cluster';
+    this.title.caption = 'Lepton Lab: cluster, jobs and schedules';
     this._fetch = options.fetchCluster ?? getCluster;
     this.node.dataset.leptonStatus = 'loading';
 
@@ -97,6 +102,14 @@ export class ClusterSidebar extends Widget {
     this.node.appendChild(this._body);
 
     const interval = Private.clampInterval(options.refreshInterval);
+    const openJobLog = options.openJobLog;
+    this._jobs = new JobsSection({
+      interval,
+      isVisible: () => this.isVisible,
+      openLog: job => openJobLog?.(job)
+    });
+    this.node.appendChild(this._jobs.node);
+
     this._poll = new Poll<void, Error>({
       auto: false,
       factory: () => this._tick(),
@@ -122,6 +135,12 @@ export class ClusterSidebar extends Widget {
       interval,
       max: Math.max(interval, MAX_BACKOFF_MS)
     };
+    this._jobs.interval = interval;
+  }
+
+  /** The jobs and schedules section. */
+  get jobs(): JobsSection {
+    return this._jobs;
   }
 
   /** The last cluster answer, if any. */
@@ -134,8 +153,10 @@ export class ClusterSidebar extends Widget {
     if (this.isDisposed) {
       return;
     }
-    await this._poll.refresh();
-    await this._poll.tick;
+    await Promise.all([
+      this._poll.refresh().then(() => this._poll.tick),
+      this._jobs.refresh()
+    ]);
   }
 
   dispose(): void {
@@ -143,14 +164,17 @@ export class ClusterSidebar extends Widget {
       return;
     }
     this._poll.dispose();
+    this._jobs.dispose();
     super.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     void this._poll.start();
+    this._jobs.start();
     if (this.isVisible) {
       void this._poll.refresh();
+      void this._jobs.refresh().catch(() => undefined);
     }
   }
 
@@ -158,6 +182,7 @@ export class ClusterSidebar extends Widget {
     super.onAfterShow(msg);
     // Refresh as soon as the panel is opened, rather than at the next tick.
     void this._poll.refresh();
+    void this._jobs.refresh().catch(() => undefined);
   }
 
   private async _tick(): Promise<void> {
@@ -273,6 +298,7 @@ export class ClusterSidebar extends Widget {
 
   private _fetch: () => Promise<ICluster>;
   private _poll: Poll<void, Error>;
+  private _jobs: JobsSection;
   private _body: HTMLElement;
   private _errorNode: HTMLElement;
   private _cluster: ICluster | null = null;

@@ -37,6 +37,8 @@ class Follower:
         self.on_tick = on_tick
         self.interval = max(float(interval), 0.05)
         self.redraws = 0
+        #: CPU seconds spent reading and drawing (what the monitor costs the kernel)
+        self.cpu_seconds = 0.0
         self.error: str | None = None
         self._closed = threading.Event()
         self.done = threading.Event()  # set once the final state has been drawn
@@ -74,6 +76,13 @@ class Follower:
 
     def _step(self) -> bool:
         """Read and draw what is new; True once the final state is drawn."""
+        started = time.thread_time()
+        try:
+            return self._read_and_draw()
+        finally:
+            self.cpu_seconds += time.thread_time() - started
+
+    def _read_and_draw(self) -> bool:
         driver = getattr(self.run, "_driver", None)
         # a run driven here is final only once its driver has forwarded every report
         final = driver.finished.is_set() if driver is not None else None

@@ -354,6 +354,15 @@ class SubmitDialog extends Dialog<JobDialogResult | null> {
     });
   }
 
+  reject(): void {
+    // Escape or the close button while the request is in flight would hide
+    // its answer: the job may be queued with nobody told. Wait for it.
+    if (this._submitting) {
+      return;
+    }
+    super.reject();
+  }
+
   private _submitting = false;
   private _accepted = false;
 }

@@ -206,7 +206,14 @@ def test_run_as_job_refuses_bad_parameter_then_completes(lab: BrowserLab, page: 
     parameters = dialog.locator("textarea.lepton-job-parameters")
     expect(parameters).to_have_value("{}")
     expect(dialog.locator(".jp-Dialog-button.jp-mod-accept")).to_contain_text("Run")
-    expect(dialog.locator("input.lepton-job-schedule")).not_to_be_checked()
+    schedule_box = dialog.locator("input.lepton-job-schedule")
+    expect(schedule_box).not_to_be_checked()
+    expect(dialog.locator("input.lepton-job-cron")).to_be_hidden()
+    schedule_box.check()  # the same dialog makes a schedule: cron fields, "Schedule" button
+    expect(dialog.locator("input.lepton-job-cron")).to_be_visible()
+    expect(dialog.locator(".jp-Dialog-button.jp-mod-accept")).to_contain_text("Schedule")
+    schedule_box.uncheck()
+    expect(dialog.locator(".jp-Dialog-button.jp-mod-accept")).to_contain_text("Run")
 
     # a string for an int parameter: the server's 400 shows in the dialog, which stays open
     parameters.fill('{"n": "three"}')

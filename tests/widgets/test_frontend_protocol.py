@@ -171,3 +171,32 @@ def test_cluster_widget_scales_and_stops_refreshing_when_closed(kernel: Kernel):
     assert kernel.value("cw.status['totals']['workers']") == 2
     kernel.run("cw.close(); cw._thread.join(5)")
     assert kernel.value("cw.refreshing") is False
+
+
+def test_monitor_shows_the_failing_rank_and_its_error(kernel: Kernel):
+    kernel.run(
+        """
+        import lepton_lab as ll
+
+        def breaks(config):
+            ctx = ll.context()
+            ctx.report(step=0, loss=1.0)
+            if ctx.rank == 1:
+                raise ValueError("bad batch on purpose")
+            ctx.report(step=1, loss=0.5)
+
+        run = ll.fit(breaks, framework="torch", workers=2, name="breaks")
+        monitor = run.monitor()
+        display(monitor)
+        run.wait(120)
+        """
+    )
+    assert kernel.value("run.status") == "failed"
+    assert kernel.value("monitor.wait(10)") is True
+    error = kernel.value("monitor.error_html.value")
+    assert "Failed on rank 1:" in error and "bad batch on purpose" in error, error
+    assert "ValueError" in error and "traceback" in error
+    assert kernel.value("monitor.error_html.layout.display") is None  # shown
+    assert "data-state='failed'" in kernel.value("monitor.ranks_html.value")
+    assert kernel.value("monitor.step_bar.bar_style") == "danger"
+    assert "Error on rank 1" in kernel.value("monitor.text_log.summary")

@@ -255,6 +255,8 @@ export interface IJob {
   retries: number;
   timeout: number | null;
   output_formats: string[];
+  /** the outputs written so far (a stopped or failed job may lack some) */
+  outputs?: string[];
   schedule_id?: string | null;
   stop_requested?: boolean;
   progress?: IJobProgress | null;

@@ -475,7 +475,7 @@ class JobRow {
     const active = ACTIVE_JOB_STATUSES.includes(job.status);
     this._stop.hidden = !active;
     this._stop.disabled = !!job.stop_requested && job.status === 'running';
-    const formats = job.output_formats ?? [];
+    const formats = job.outputs ?? job.output_formats ?? [];
     this._html.hidden = active || !formats.includes('html');
     this._ipynb.hidden = active || !formats.includes('ipynb');
     if (!this._html.hidden && !this._html.href) {

@@ -294,8 +294,9 @@ def _relative(notebook: str | None, root: Path) -> str | None:
 
 
 def _job_view(record: dict[str, Any], root: Path) -> dict[str, Any]:
-    """A job record as REST shows it: plus ``path`` and the ``elapsed`` seconds of the current
-    attempt (``progress.cell_elapsed`` for the running cell) so a UI needs no clock of its own."""
+    """A job record as REST shows it: plus ``path``, the ``outputs`` that exist, and the
+    ``elapsed`` seconds of the current attempt (``progress.cell_elapsed`` for the running cell)
+    so a UI needs no clock of its own."""
     from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
     out = dict(record)
@@ -308,6 +309,13 @@ def _job_view(record: dict[str, Any], root: Path) -> dict[str, Any]:
         out["elapsed"] = max(0.0, ended - started)
     else:
         out["elapsed"] = None
+    # the outputs written so far (a job stopped before its first cell has none)
+    folder = Path(record["output_dir"]) if record.get("output_dir") else None
+    out["outputs"] = [
+        fmt
+        for fmt in ("ipynb", "html")
+        if folder is not None and (folder / f"output.{fmt}").exists()
+    ]
     progress = record.get("progress") or {}
     if status == "running" and isinstance(progress.get("cell_started_at"), int | float):
         out["progress"] = dict(progress, cell_elapsed=max(0.0, now - progress["cell_started_at"]))

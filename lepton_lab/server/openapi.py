@@ -612,6 +612,11 @@ JOB_SCHEMAS: dict[str, Any] = {
             "retry_backoff": {"type": "number"},
             "tags": {"type": "array", "items": _STRING},
             "output_formats": {"type": "array", "items": _STRING},
+            "outputs": {
+                "type": "array",
+                "items": {"type": "string", "enum": ["ipynb", "html"]},
+                "description": "The outputs written so far (GET .../output?format=)",
+            },
             "warnings": {"type": "array", "items": _STRING},
             "schedule_id": {"type": ["string", "null"]},
             "status": {"type": "string", "enum": _JOB_STATUSES},
@@ -620,7 +625,8 @@ JOB_SCHEMAS: dict[str, Any] = {
             "progress": {
                 "type": "object",
                 "description": "cells, cell (1-based, running), completed, source, "
-                "started_at, cell_started_at, cell_elapsed",
+                "started_at, cell_started_at, cell_elapsed. Cells are those of the executed "
+                "notebook, papermill's injected-parameters cell included",
             },
             "created_at": {"type": "number"},
             "started_at": _NUMBER_OR_NULL,

@@ -155,6 +155,7 @@ async def test_submitted_job_runs_with_typed_parameters_and_serves_output_and_lo
     assert [e["status"] for e in job["events"]] == ["queued", "running", "completed"]
     assert job["elapsed"] > 0 and job["progress"]["completed"] == job["progress"]["cells"]
     assert job["metrics"] == []
+    assert job["outputs"] == ["ipynb", "html"]
 
     code, output = await call(jp_fetch, "GET", "jobs", job["id"], "output")
     assert code == 200 and output["nbformat"] == 4
@@ -291,6 +292,7 @@ async def test_stop_ends_a_running_job_and_its_kernel_and_a_queued_job_at_once(
     }
     code, record = await call(jp_fetch, "GET", "jobs", queued["id"])
     assert record["status"] == "stopped" and record["started_at"] is None
+    assert record["outputs"] == []  # stopped before it ran: nothing to link to
 
     code, error = await call(jp_fetch, "DELETE", "jobs", job["id"])
     assert code == 409 and "stop it before deleting" in error["message"]

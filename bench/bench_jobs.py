@@ -30,7 +30,11 @@ BIN = Path(sys.executable).parent
 
 def notebook(path: Path, seconds: float) -> Path:
     nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     params = nbformat.v4.new_code_cell("seconds = 0.0")
     params.metadata["tags"] = ["parameters"]
     work = (
@@ -54,10 +58,25 @@ def timed(cmd: list[str], env: dict) -> float:
 def overhead(work: Path, env: dict, seconds: float, repeat: int) -> tuple[float, float]:
     nb = notebook(work / f"nb-{seconds:g}.ipynb", seconds)
     out = work / "out.ipynb"
-    lepton = [str(BIN / "lepton-lab"), "run", str(nb), "-p", "seconds", str(seconds), "--wait",
-              "-q"]
-    plain = [str(BIN / "papermill"), str(nb), str(out), "-p", "seconds", str(seconds),
-             "--no-progress-bar"]
+    lepton = [
+        str(BIN / "lepton-lab"),
+        "run",
+        str(nb),
+        "-p",
+        "seconds",
+        str(seconds),
+        "--wait",
+        "-q",
+    ]
+    plain = [
+        str(BIN / "papermill"),
+        str(nb),
+        str(out),
+        "-p",
+        "seconds",
+        str(seconds),
+        "--no-progress-bar",
+    ]
     timed(plain, env)  # warm the file cache for both
     a, b = [], []
     for _ in range(repeat):  # interleaved, so drift on the machine hits both alike
@@ -75,8 +94,14 @@ def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
     outs = [work / f"tp-{i}.ipynb" for i in range(count)]
     t0 = time.perf_counter()
     with ThreadPoolExecutor(2) as pool:
-        list(pool.map(lambda o: timed([str(BIN / "papermill"), str(nb), str(o),
-                                       "--no-progress-bar"], env), outs))
+        list(
+            pool.map(
+                lambda o: timed(
+                    [str(BIN / "papermill"), str(nb), str(o), "--no-progress-bar"], env
+                ),
+                outs,
+            )
+        )
     plain = time.perf_counter() - t0
 
     store = open_job_store()
@@ -111,8 +136,9 @@ def firing(work: Path, seconds: float) -> list[float]:
         None,
         {"python3"},
     )
-    service = JobService(store, Path(os.environ["LEPTON_LAB_STATE_DIR"]), concurrency=1,
-                         name="bench-fire")
+    service = JobService(
+        store, Path(os.environ["LEPTON_LAB_STATE_DIR"]), concurrency=1, name="bench-fire"
+    )
     service.start()
     time.sleep(seconds)
     store.update_schedule(sched["id"], active=False, next_fire_at=None)
@@ -143,8 +169,10 @@ def main() -> None:
 
         print("1. overhead of `lepton-lab run --wait` vs `papermill` (median wall seconds)")
         print(f"{'notebook':<16} {'lepton-lab':>11} {'papermill':>10} {'ratio':>7} {'target':>7}")
-        for seconds, repeat, target in ((0.0, args.repeat, 1.15),
-                                        (args.long, args.long_repeat, 1.02)):
+        for seconds, repeat, target in (
+            (0.0, args.repeat, 1.15),
+            (args.long, args.long_repeat, 1.02),
+        ):
             a, b = overhead(work, env, seconds, repeat)
             name = "trivial" if seconds == 0 else f"{seconds:g} s of work"
             print(f"{name:<16} {a:>11.2f} {b:>10.2f} {a / b:>7.3f} {target:>7.2f}")
@@ -153,15 +181,17 @@ def main() -> None:
         queued, plain = throughput(work, env, args.jobs)
         print(f"{'how':<32} {'seconds':>8} {'jobs/min':>9}")
         print(f"{'job queue (JobService)':<32} {queued:>8.1f} {60 * args.jobs / queued:>9.1f}")
-        print(f"{'papermill commands, 2 parallel':<32} {plain:>8.1f} "
-              f"{60 * args.jobs / plain:>9.1f}")
+        print(
+            f"{'papermill commands, 2 parallel':<32} {plain:>8.1f} {60 * args.jobs / plain:>9.1f}"
+        )
         print(f"{'ratio (queue / papermill)':<32} {queued / plain:>8.3f}")
 
         delays = firing(work, args.fire_seconds)
-        print(f"\n3. schedule firing delay, every second for {args.fire_seconds:g} s "
-              f"({len(delays)} fires)")
-        print(f"median {1000 * statistics.median(delays):.0f} ms, "
-              f"max {1000 * max(delays):.0f} ms")
+        print(
+            f"\n3. schedule firing delay, every second for {args.fire_seconds:g} s "
+            f"({len(delays)} fires)"
+        )
+        print(f"median {1000 * statistics.median(delays):.0f} ms, max {1000 * max(delays):.0f} ms")
 
 
 if __name__ == "__main__":

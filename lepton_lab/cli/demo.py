@@ -59,7 +59,7 @@ def run_demo(address: str | None, epochs: int) -> int:
 
     import lepton_lab as ll
     from lepton_lab.cli.main import CLIError, format_status
-    from lepton_lab.cluster.attach import embedded_cluster
+    from lepton_lab.cluster.attach import embedded_cluster, scheduler_identity
 
     t0 = time.perf_counter()
     client = ll.attach(address)
@@ -86,7 +86,7 @@ def run_demo(address: str | None, epochs: int) -> int:
     except ImportError:
         print("training step skipped: install lepton-lab[torch] to train on the cluster")
     else:
-        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        workers = len(scheduler_identity(client)["workers"])
         print(f"training an MLP on the digits, data-parallel on {workers} workers ...")
         t0 = time.perf_counter()
         run = ll.fit(

@@ -110,3 +110,13 @@ def detach() -> None:
 
 def _normalise(address: str) -> str:
     return address if "://" in address else f"tcp://{address}"
+
+
+def scheduler_identity(client: Any) -> dict[str, Any]:
+    """The scheduler's identity with every worker, fetched for this call.
+
+    Not ``client.scheduler_info()``: that fetches into a shared attribute and returns it, and
+    the client's own 2-second refresh writes a worker-less identity into the same attribute,
+    so under contention the answer can lack the workers (a run then saw its workers "lost").
+    """
+    return client.sync(client.scheduler.identity, n_workers=-1)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lepton_lab.cluster.attach import scheduler_identity
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
 
 log = logging.getLogger("lepton_lab.cluster")
@@ -302,7 +303,7 @@ class ClusterManager:
 
     def describe(self) -> str:
         kind = self.kind
-        n = len(self._client.scheduler_info(n_workers=-1)["workers"]) if self._client else 0
+        n = len(scheduler_identity(self._client)["workers"]) if self._client else 0
         label = {
             "local": "CPU LocalCluster",
             "cuda": "Dask-CUDA LocalCUDACluster",
@@ -332,7 +333,7 @@ class ClusterManager:
         if s.status != "running" or client is None:
             return out
         try:
-            info = client.scheduler_info(n_workers=-1)
+            info = scheduler_identity(client)
         except Exception as exc:  # noqa: BLE001 - an unreachable scheduler is a status, not a crash
             out["status"] = "unreachable"
             out["error"] = f"{type(exc).__name__}: {exc}"
@@ -381,7 +382,7 @@ class ClusterManager:
         self._cluster.scale(n)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(self._client.scheduler_info(n_workers=-1)["workers"]) == n:
+            if len(scheduler_identity(self._client)["workers"]) == n:
                 return self.status()
             time.sleep(0.1)
         raise ClusterError(f"the cluster did not reach {n} workers within {timeout:.0f} s")

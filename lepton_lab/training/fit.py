@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from lepton_lab.cluster.attach import scheduler_identity
 from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store.database import RunStore, open_store
 from lepton_lab.training.context import stop_event_name, topic_for
@@ -41,7 +42,7 @@ class RankFailure(Exception):
 def _pool_workers(client: Any) -> list[str]:
     import os
 
-    info = client.scheduler_info(n_workers=-1)["workers"]
+    info = scheduler_identity(client)["workers"]
     addresses = sorted(info)
     if os.environ.get(ENV_POOL) == "gpu":
         gpu = [a for a in addresses if info[a].get("resources", {}).get("GPU")]
@@ -369,7 +370,7 @@ class RunDriver(threading.Thread):
     def _wait_for_workers(self, timeout: float = 120) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
+            info = scheduler_identity(self.client)["workers"]
             alive = sorted(
                 a
                 for a in info
@@ -440,7 +441,7 @@ class RunDriver(threading.Thread):
             self._drain()
             failure = self._first_error(futures)
             if failure is None and not all(f.done() for f in futures):
-                alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+                alive = set(scheduler_identity(self.client)["workers"])
                 lost = [
                     (r, w)
                     for r, w in enumerate(workers)
@@ -488,7 +489,7 @@ class RunDriver(threading.Thread):
         self._excluded.update(running)
         self.client.cancel(futures, force=True)
         if running:
-            alive = set(self.client.scheduler_info(n_workers=-1)["workers"])
+            alive = set(scheduler_identity(self.client)["workers"])
             targets = [w for w in running if w in alive]
             if targets:
                 try:

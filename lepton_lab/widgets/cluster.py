@@ -20,6 +20,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from lepton_lab.cluster.attach import scheduler_identity
 from lepton_lab.cluster.manager import _worker_view
 from lepton_lab.config.settings import ENV_CLUSTER_FILE
 
@@ -174,16 +175,6 @@ class ClusterWidget(w.VBox):
             except ValueError:
                 pass
             raise RuntimeError(f"the lab refused: {body}") from err
-
-
-def scheduler_identity(client: Any) -> dict[str, Any]:
-    """The scheduler's identity with every worker, fetched for this call.
-
-    Not ``client.scheduler_info()``: that fetches into a shared attribute and returns it,
-    and the client's own 2-second refresh writes a worker-less identity into the same
-    attribute, so under contention the answer can lack the workers.
-    """
-    return client.sync(client.scheduler.identity, n_workers=-1)
 
 
 def _lab_cluster_file() -> dict[str, Any]:

@@ -12,8 +12,8 @@ from typing import Any
 
 import ipywidgets as w
 
+from lepton_lab.cluster.attach import scheduler_identity
 from lepton_lab.training.fit import PRECISIONS
-from lepton_lab.widgets.cluster import scheduler_identity
 
 
 def _integer(text: str, low: int, high: int | None = None, blank: bool = False) -> int | None:

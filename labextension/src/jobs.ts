@@ -49,30 +49,14 @@ import {
   setScheduleActive,
   stopJob
 } from './api';
+import { el, MAX_BACKOFF_MS } from './element';
 
 /** How many of the newest jobs the sidebar lists. */
 export const RECENT_JOBS = 10;
-/** After errors the poll backs off, up to this interval. */
-const MAX_BACKOFF_MS = 15000;
 /** The log panel keeps at most this many characters (the tail). */
 const MAX_LOG_CHARS = 2_000_000;
 const LOG_POLL_MS = 1000;
 
-/** Create an element with a class and optional text. */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function button(className: string, label: string, title: string) {
   const node = el(

@@ -31,30 +31,14 @@ import {
   IJob,
   IWorker
 } from './api';
+import { el, MAX_BACKOFF_MS } from './element';
 import { leptonIcon } from './icon';
 import { JobsSection } from './jobs';
 
 export const SIDEBAR_ID = 'lepton-sidebar';
 export const DEFAULT_REFRESH_MS = 3000;
 const MIN_REFRESH_MS = 500;
-/** After errors the poll backs off, up to this interval. */
-const MAX_BACKOFF_MS = 15000;
 
-/** Create an element with a class and optional text. */
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className?: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 export namespace ClusterSidebar {
   export interface IOptions {

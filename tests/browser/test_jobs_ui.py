@@ -18,7 +18,6 @@ to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import re
@@ -35,7 +34,6 @@ from tests.browser.test_lab_ui import (
     CHROMIUM_ARGS,
     UI_TIMEOUT_MS,
     BrowserLab,
-    installed_labextension,
     shot,
     wait_for,
 )
@@ -80,33 +78,13 @@ def write_parameters_notebook(path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
-    if installed_labextension() is None:
-        pytest.fail(
-            "the lepton-lab labextension is not installed in this environment: install the "
-            "package with `make test` (or `pip install .`), which builds and ships it"
-        )
     base = tmp_path_factory.mktemp("browser-jobs")
     state = base / "lepton-state"
     server = BrowserLab(base / "root", base / "state", lepton={**LEPTON, "state_dir": state})
-
-    def kill() -> None:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-
-    atexit.register(kill)
-    try:
-        server.root_dir.mkdir(parents=True, exist_ok=True)
-        write_parameters_notebook(server.root_dir / NOTEBOOK)
-        server.start()
+    server.root_dir.mkdir(parents=True, exist_ok=True)
+    write_parameters_notebook(server.root_dir / NOTEBOOK)
+    with server.serving():
         yield server
-    finally:
-        with contextlib.suppress(Exception):
-            server.close_all_sessions()
-        try:
-            server.stop(timeout=30)
-        finally:
-            kill()
-            atexit.unregister(kill)
 
 
 @pytest.fixture(scope="module")

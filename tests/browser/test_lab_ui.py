@@ -143,6 +143,40 @@ class BrowserLab(LabServer):
         for session in self.sessions():
             self.request("DELETE", f"api/sessions/{session['id']}")
 
+    @contextlib.contextmanager
+    def serving(self, workers: int | None = None) -> Iterator[BrowserLab]:
+        """The lab running (with ``workers`` cluster workers up) for the block; then its
+        sessions closed and the server stopped, killed as a last resort (also at exit, if
+        pytest itself is interrupted hard)."""
+        if installed_labextension() is None:
+            pytest.fail(
+                "the lepton-lab labextension is not installed in this environment (no "
+                "package.json in share/jupyter/labextensions/lepton-lab): install the package "
+                "with `make test` (or `pip install .`), which builds and ships it"
+            )
+
+        def kill() -> None:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+
+        atexit.register(kill)
+        try:
+            self.start()
+            if workers is not None:
+                self.wait_cluster(
+                    lambda s: s["status"] == "running" and len(s["workers"]) == workers, 90
+                )
+            yield self
+        finally:
+            # best effort before SIGTERM (which stops the kernels too)
+            with contextlib.suppress(Exception):
+                self.close_all_sessions()
+            try:
+                self.stop(timeout=30)
+            finally:
+                kill()
+                atexit.unregister(kill)
+
 
 def write_notebook(path: Path, kernel: str, source: str = "") -> None:
     nb = nbformat.v4.new_notebook()
@@ -170,33 +204,8 @@ def shot(page: Any, name: str) -> Path:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
     base = tmp_path_factory.mktemp("browser-lab")
-    server = BrowserLab(base / "root", base / "state", lepton=LEPTON)
-
-    if installed_labextension() is None:
-        pytest.fail(
-            "the lepton-lab labextension is not installed in this environment (no package.json "
-            "in share/jupyter/labextensions/lepton-lab): install the package with `make test` "
-            "(or `pip install .`), which builds and ships it"
-        )
-
-    def kill() -> None:
-        if server.proc is not None and server.proc.poll() is None:
-            server.proc.kill()
-
-    atexit.register(kill)  # last resort if pytest itself is interrupted hard
-    try:
-        server.start()
-        server.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 2, 90)
+    with BrowserLab(base / "root", base / "state", lepton=LEPTON).serving(workers=2) as server:
         yield server
-    finally:
-        # best effort before SIGTERM (which stops the kernels too)
-        with contextlib.suppress(Exception):
-            server.close_all_sessions()
-        try:
-            server.stop(timeout=30)
-        finally:
-            kill()
-            atexit.unregister(kill)
 
 
 @pytest.fixture(scope="module")

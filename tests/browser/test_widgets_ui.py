@@ -6,7 +6,6 @@ that moves while the kernel stays free; Stop ends the run. Screenshots go to
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,20 +48,10 @@ run"""
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
     """A lab of its own, with its own store (runs of this test only)."""
     base = tmp_path_factory.mktemp("widgets-lab")
-    if installed_labextension() is None:
-        pytest.fail("the lepton-lab labextension is not installed: install the package first")
     (base / "lepton").mkdir()
-    server = BrowserLab(
-        base / "root", base / "state", lepton=dict(LEPTON, state_dir=str(base / "lepton"))
-    )
-    try:
-        server.start()
-        server.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 2, 90)
+    lepton = dict(LEPTON, state_dir=str(base / "lepton"))
+    with BrowserLab(base / "root", base / "state", lepton=lepton).serving(workers=2) as server:
         yield server
-    finally:
-        with contextlib.suppress(Exception):
-            server.close_all_sessions()
-        server.stop(timeout=30)
 
 
 def progress_of(monitor: Any) -> float:

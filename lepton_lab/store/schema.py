@@ -13,7 +13,16 @@ FINAL_STATUSES = ("completed", "failed", "stopped")
 
 
 class Base(DeclarativeBase):
-    pass
+    #: Columns that ``to_dict`` leaves out (the foreign key a caller already knows, say).
+    _private: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row's columns, in table order, as plain values (what REST and the CLI show)."""
+        return {
+            column.key: getattr(self, column.key)
+            for column in self.__table__.columns
+            if column.key not in self._private
+        }
 
 
 class RunRow(Base):
@@ -34,27 +43,12 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "framework": self.framework,
-            "status": self.status,
-            "params": self.params,
-            "world_size": self.world_size,
-            "attempts": self.attempts,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "error": self.error,
-            "error_rank": self.error_rank,
-        }
-
 
 class MetricRow(Base):
     """One reported value; ``id`` is the cursor that ``?since=`` pages by."""
 
     __tablename__ = "run_metrics"
+    _private = ("run_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -64,21 +58,12 @@ class MetricRow(Base):
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[float] = mapped_column(Float)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "rank": self.rank,
-            "step": self.step,
-            "name": self.name,
-            "value": self.value,
-            "time": self.time,
-        }
-
 
 class EventRow(Base):
     """Something that happened to a run: start, checkpoint, restart, failure, stop."""
 
     __tablename__ = "run_events"
+    _private = ("run_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -88,21 +73,12 @@ class EventRow(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "time": self.time,
-            "kind": self.kind,
-            "rank": self.rank,
-            "message": self.message,
-            "data": self.data,
-        }
-
 
 class UsageRow(Base):
     """Resources one rank used in one attempt."""
 
     __tablename__ = "run_usage"
+    _private = ("id", "run_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
@@ -112,16 +88,6 @@ class UsageRow(Base):
     cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     peak_memory: Mapped[int] = mapped_column(Integer, default=0)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "attempt": self.attempt,
-            "worker": self.worker,
-            "cpu_seconds": self.cpu_seconds,
-            "gpu_seconds": self.gpu_seconds,
-            "peak_memory": self.peak_memory,
-        }
 
 
 # -- jobs and schedules ------------------------------------------------------------------------
@@ -140,6 +106,7 @@ class JobRow(Base):
     """
 
     __tablename__ = "jobs"
+    _private = ("input_path",)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -171,43 +138,12 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_cell: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "notebook": self.notebook,
-            "cwd": self.cwd,
-            "output_dir": self.output_dir,
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "executor": self.executor,
-            "timeout": self.timeout,
-            "retries": self.retries,
-            "retry_backoff": self.retry_backoff,
-            "tags": self.tags,
-            "output_formats": self.output_formats,
-            "warnings": self.warnings,
-            "schedule_id": self.schedule_id,
-            "status": self.status,
-            "attempt": self.attempt,
-            "not_before": self.not_before,
-            "owner": self.owner,
-            "runner_pid": self.runner_pid,
-            "heartbeat_at": self.heartbeat_at,
-            "stop_requested": self.stop_requested,
-            "progress": self.progress,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "ended_at": self.ended_at,
-            "error": self.error,
-            "error_cell": self.error_cell,
-        }
-
 
 class JobEventRow(Base):
     """A state change of a job (with its time), or a note such as a retry's backoff."""
 
     __tablename__ = "job_events"
+    _private = ("id", "job_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
@@ -216,19 +152,12 @@ class JobEventRow(Base):
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     message: Mapped[str] = mapped_column(Text, default="")
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "status": self.status,
-            "attempt": self.attempt,
-            "message": self.message,
-        }
-
 
 class JobMetricRow(Base):
     """A value the notebook recorded with ``ll.log_metrics``."""
 
     __tablename__ = "job_metrics"
+    _private = ("id", "job_id")
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
@@ -236,9 +165,6 @@ class JobMetricRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     value: Mapped[float] = mapped_column(Float)
     time: Mapped[float] = mapped_column(Float)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"attempt": self.attempt, "name": self.name, "value": self.value, "time": self.time}
 
 
 class ScheduleRow(Base):
@@ -270,33 +196,6 @@ class ScheduleRow(Base):
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "notebook": self.notebook,
-            "cwd": self.cwd,
-            "cron": self.cron,
-            "timezone": self.timezone,
-            "parameters": self.parameters,
-            "kernel": self.kernel,
-            "executor": self.executor,
-            "timeout": self.timeout,
-            "retries": self.retries,
-            "tags": self.tags,
-            "output_formats": self.output_formats,
-            "active": self.active,
-            "overlap": self.overlap,
-            "catchup": self.catchup,
-            "next_fire_at": self.next_fire_at,
-            "last_fired_at": self.last_fired_at,
-            "last_job_id": self.last_job_id,
-            "fired": self.fired,
-            "skipped": self.skipped,
-            "last_error": self.last_error,
-            "created_at": self.created_at,
-        }
 
 
 class LeaseRow(Base):

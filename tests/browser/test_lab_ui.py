@@ -22,8 +22,7 @@ import json
 import os
 import re
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import nbformat
 import pytest
 
 from tests.support.labserver import LabServer
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(110)]
 
@@ -57,18 +57,6 @@ UI_TIMEOUT_MS = 30_000
 
 # --------------------------------------------------------------------------------------------
 # helpers
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` otherwise."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last: {last!r}")
 
 
 def installed_labextension() -> Path | None:

@@ -3,7 +3,6 @@ fly, and a job service with its real papermill runner processes."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from lepton_lab.jobs import api
 from lepton_lab.jobs.service import JobService
 from lepton_lab.store.jobs import JobStore, open_job_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
+from tests.support.polling import wait_for
 
 KERNEL = "python3"
 
@@ -64,16 +64,6 @@ def service(store: JobStore, state: Path) -> Iterator[Callable[..., JobService]]
     yield start
     for svc in started:
         svc.close()
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 60, every: float = 0.1) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 def wait_ended(store: JobStore, job_id: str, timeout: float = 90) -> dict:

@@ -253,6 +253,14 @@ def connection_file(proc: psutil.Process) -> str:
     return args[args.index("-f") + 1]
 
 
+def ended(proc: psutil.Process) -> bool:
+    """Gone, or a zombie waiting for its parent to reap it."""
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 async def test_stop_ends_a_running_job_and_its_kernel_and_a_queued_job_at_once(
     jp_fetch, jp_root_dir, lab_app
 ):
@@ -302,10 +310,7 @@ async def test_stop_ends_a_running_job_and_its_kernel_and_a_queued_job_at_once(
     assert job["status"] == "stopped" and job["error"] is None
 
     for proc in (runner, *kernels):
-        try:
-            assert proc.status() == psutil.STATUS_ZOMBIE, proc
-        except psutil.NoSuchProcess:
-            pass
+        assert ended(proc), proc
     assert [p for p in psutil.Process().children(recursive=True) if uses(p, conn)] == []
     code, logs = await call(jp_fetch, "GET", "jobs", job["id"], "logs")
     assert "SLEEPING" in logs["text"] and logs["complete"]

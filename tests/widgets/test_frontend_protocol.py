@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from jupyter_client import KernelManager
 
+from tests.support.labserver import execute
+
 pytestmark = pytest.mark.timeout(300)
 
 SETUP = """
@@ -46,19 +48,7 @@ class Kernel:
         self.client.wait_for_ready(timeout=120)
 
     def run(self, code: str, timeout: float = 120) -> str:
-        out: list[str] = []
-
-        def hook(msg: dict) -> None:
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            elif msg["msg_type"] == "error":
-                out.append("\n".join(msg["content"]["traceback"]))
-
-        reply = self.client.execute_interactive(
-            textwrap.dedent(code), output_hook=hook, timeout=timeout
-        )
-        assert reply["content"]["status"] == "ok", "".join(out)
-        return "".join(out)
+        return execute(self.client, textwrap.dedent(code), timeout)
 
     def value(self, expression: str) -> Any:
         return json.loads(self.run(f"import json; print(json.dumps({expression}))"))

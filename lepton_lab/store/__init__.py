@@ -1,6 +1,31 @@
-"""SQLAlchemy storage of runs (and later jobs and models): SQLite by default, any URL."""
+"""The store: runs, jobs, schedules and leases in one SQLAlchemy database (a SQLite file by
+default, any URL such as PostgreSQL by setting), upgraded by Alembic migrations on open.
 
-from lepton_lab.store.database import RunStore, open_store
+``open_store(url=None) -> Store`` is the entry point; ``StoreVersionError`` says that the
+database was written by a newer Lepton Lab.
+"""
+
+from lepton_lab.store.database import RunStore, Store, UnknownRun, open_store
+from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
+from lepton_lab.store.migrations import StoreVersionError
 from lepton_lab.store.schema import EventRow, MetricRow, RunRow, UsageRow
 
-__all__ = ["EventRow", "MetricRow", "RunRow", "RunStore", "UsageRow", "open_store"]
+#: Former names of the one Store and its opener.
+JobStore = Store
+open_job_store = open_store
+
+__all__ = [
+    "EventRow",
+    "JobStore",
+    "MetricRow",
+    "RunRow",
+    "RunStore",
+    "Store",
+    "StoreVersionError",
+    "UnknownJob",
+    "UnknownRun",
+    "UnknownSchedule",
+    "UsageRow",
+    "open_job_store",
+    "open_store",
+]

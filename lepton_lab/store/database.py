@@ -1,20 +1,27 @@
-"""The run store: sessions, and the few queries the library, server and CLI need."""
+"""The store: one object over one database (a SQLite file by default, any SQLAlchemy URL),
+holding the queries for runs (here) and for jobs, schedules and leases (``jobs.py``).
+
+Opening a store upgrades its database to the newest schema first (``migrations``).
+"""
 
 from __future__ import annotations
 
 import functools
+import os
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, func, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from lepton_lab.config.settings import database_url
+from lepton_lab.store.jobs import JobQueries
+from lepton_lab.store.migrations import sqlite_path, upgrade
 from lepton_lab.store.schema import (
     FINAL_STATUSES,
-    Base,
     EventRow,
     MetricRow,
     RunRow,
@@ -38,19 +45,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class RunStore:
-    """Reads and writes run records through SQLAlchemy (SQLite file or any server URL)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine: Engine = create_engine(url, future=True, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+class RunQueries:
+    """Runs, their metrics, events and usage. A part of :class:`Store`, which gives it
+    ``session()``."""
 
     def session(self) -> Session:
-        return self._sessions()
+        raise NotImplementedError
 
     # -- runs ------------------------------------------------------------------------------
     def create_run(self, run_id: str, **fields: Any) -> dict[str, Any]:
@@ -156,11 +156,61 @@ class RunStore:
             s.add_all(UsageRow(run_id=run_id, **row) for row in rows)
 
 
+# -- the store ---------------------------------------------------------------------------------
+def _private_sqlite_file(path: Path) -> None:
+    """Create the database file 0600 (its folder 0700 when this makes it) before SQLite
+    would create it 0644; tighten an existing one. SQLite gives its -wal and -shm files the
+    database file's mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            mode = each.stat().st_mode
+            if mode & 0o077:
+                os.chmod(each, mode & 0o700)
+        except (FileNotFoundError, PermissionError):
+            pass  # not there (yet), or another user's file that this one only reads
+
+
+class Store(RunQueries, JobQueries):
+    """Runs, jobs, schedules and leases: every query of the library, server and CLI, on one
+    SQLAlchemy engine. Use :func:`open_store`, which keeps one per URL per process.
+
+    Creating one upgrades the database to the newest schema revision, or raises
+    ``StoreVersionError`` for a database written by a newer Lepton Lab.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = sqlite_path(make_url(url))
+        if path is not None:
+            _private_sqlite_file(path)
+        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            upgrade(self.engine)
+        except BaseException:
+            self.engine.dispose()
+            raise
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self._sessions()
+
+
 @functools.lru_cache(maxsize=8)
-def _cached(url: str) -> RunStore:
-    return RunStore(url)
+def _cached(url: str) -> Store:
+    return Store(url)
 
 
-def open_store(url: str | None = None) -> RunStore:
+def open_store(url: str | None = None) -> Store:
     """The store at ``url`` (default: the configured one), one instance per URL per process."""
     return _cached(url or database_url())
+
+
+#: Former names: the run store and the job store are one object now.
+RunStore = Store

@@ -7,16 +7,14 @@ never both claim a job or fire the same schedule time, even if a lease expires m
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
-from lepton_lab.config.settings import database_url
-from lepton_lab.store.database import RunStore, open_store
 from lepton_lab.store.schema import (
     JOB_ACTIVE_STATUSES,
     JOB_FINAL_STATUSES,
@@ -42,13 +40,12 @@ class UnknownSchedule(KeyError):
         return f"no schedule with id {self.args[0]!r}"
 
 
-class JobStore:
-    """Jobs, their events and metrics, schedules and leases, in the same database as runs."""
+class JobQueries:
+    """Jobs, their events and metrics, schedules and leases. A part of
+    :class:`~lepton_lab.store.database.Store`, which gives it ``session()``."""
 
-    def __init__(self, runs: RunStore) -> None:
-        self.url = runs.url
-        self.engine = runs.engine
-        self.session = runs.session
+    def session(self) -> Session:
+        raise NotImplementedError
 
     # -- jobs --------------------------------------------------------------------------------
     def create_job(self, job_id: str, message: str = "submitted", **fields: Any) -> dict[str, Any]:
@@ -347,11 +344,11 @@ class JobStore:
             return row.holder
 
 
-@functools.lru_cache(maxsize=8)
-def _cached(url: str) -> JobStore:
-    return JobStore(open_store(url))
+def __getattr__(name: str) -> Any:
+    # Former names, from when jobs had a store of their own: the one Store and open_store.
+    # Resolved on use because database.py (where Store lives) imports this module.
+    if name in ("JobStore", "open_job_store"):
+        from lepton_lab.store import database
 
-
-def open_job_store(url: str | None = None) -> JobStore:
-    """The job store at ``url`` (default: the configured one), one per URL per process."""
-    return _cached(url or database_url())
+        return database.Store if name == "JobStore" else database.open_store
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

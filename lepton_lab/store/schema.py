@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "stopped")
@@ -48,6 +48,12 @@ class MetricRow(Base):
     """One reported value; ``id`` is the cursor that ``?since=`` pages by."""
 
     __tablename__ = "run_metrics"
+    __table_args__ = (
+        # run_summaries: a run's highest step, and the newest value of each of its metric
+        # names, read from a few index entries instead of every value the run reported
+        Index("ix_run_metrics_run_id_step", "run_id", "step"),
+        Index("ix_run_metrics_run_id_name_id", "run_id", "name", "id"),
+    )
     _private = ("run_id",)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import MetaData, create_engine, insert, inspect, select, text
+from sqlalchemy import MetaData, create_engine, event, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 
 from lepton_lab.store import (
@@ -225,6 +225,10 @@ def test_runs_jobs_schedules_and_metrics_of_0_1_0_read_back_and_take_new_writes(
     assert store.acquire_lease("dispatch", "host:9", ttl=30)
     assert store.get_run("run-done")["events"][-1]["message"] == "after the upgrade"
     assert store.count("queued") == 1
+    assert store.run_summaries(["run-done"])["run-done"] == {
+        "step": 5,
+        "last_metrics": {"loss": 0.1, "accuracy": pytest.approx(1.5)},
+    }
     store.engine.dispose()
 
 
@@ -393,6 +397,56 @@ def test_an_existing_readable_sqlite_file_is_made_private(tmp_path):
     path.chmod(0o644)
     Store(f"sqlite:///{path}").engine.dispose()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# -- run summaries -----------------------------------------------------------------------------
+def test_run_summaries_give_the_highest_step_and_the_newest_value_of_each_metric(empty_url):
+    store = Store(empty_url)
+    for run_id in ("a", "b", "c"):
+        store.create_run(run_id, framework="torch")
+    store.add_metrics(
+        "a",
+        [
+            {"rank": rank, "step": step, "name": name, "value": step + rank / 10, "time": 0.0}
+            for step in range(3)
+            for rank in (0, 1)
+            for name in ("loss", "acc")
+        ],
+    )
+    # a resumed run reports a lower step again: the step is still the highest, the values
+    # are the newest
+    store.add_metrics("a", [{"rank": 0, "step": 1, "name": "loss", "value": 9.0, "time": 0.0}])
+    store.add_metrics("b", [{"rank": 0, "step": 7, "name": "val_loss", "value": 0.5, "time": 0}])
+
+    assert store.run_summaries(["a", "b", "c", "nope"]) == {
+        "a": {"step": 2, "last_metrics": {"loss": 9.0, "acc": 2.1}},
+        "b": {"step": 7, "last_metrics": {"val_loss": 0.5}},
+        "c": {"step": None, "last_metrics": {}},
+    }
+    assert store.run_summaries([]) == {}
+    store.engine.dispose()
+
+
+def test_run_summaries_take_two_queries_whatever_the_number_of_runs(tmp_path):
+    store = Store(f"sqlite:///{tmp_path / 's.db'}")
+    ids = [f"r{i}" for i in range(30)]
+    for run_id in ids:
+        store.create_run(run_id, framework="torch")
+        store.add_metrics(
+            run_id,
+            [
+                {"rank": 0, "step": s, "name": n, "value": 1.0, "time": 0}
+                for s in range(3)
+                for n in "xyz"
+            ],
+        )
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert len(store.run_summaries(ids[:1])) == 1
+    one = len(statements)
+    assert len(store.run_summaries(ids)) == 30
+    assert len(statements) - one == one == 2
+    store.engine.dispose()
 
 
 # -- the migration helper ----------------------------------------------------------------------

@@ -1,0 +1,86 @@
+/**
+ * Regenerate `src/openapi.ts`: the TypeScript types of the server's OpenAPI
+ * document, which the Python package prints (`python -m
+ * lepton_lab.server.openapi`). Run `npm run gen:types` after changing a REST
+ * shape; `tests/unit/test_ts_types.py` fails while the file is stale.
+ *
+ *   node scripts/gen-types.mjs [output]   (default: src/openapi.ts)
+ *
+ * Python: $PYTHON if set, else ../.venv/bin/python if it exists, else python3.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+import openapiTS, { astToString } from 'openapi-typescript';
+import * as prettier from 'prettier';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..');
+const output = resolve(process.argv[2] ?? join(root, 'src', 'openapi.ts'));
+
+function python() {
+  if (process.env.PYTHON) {
+    return process.env.PYTHON;
+  }
+  const venv = resolve(root, '..', '.venv', 'bin', 'python');
+  return existsSync(venv) ? venv : 'python3';
+}
+
+/** The document as JSON text, from the package's module. */
+function documentText(py) {
+  const run = args =>
+    execFileSync(py, args, {
+      cwd: resolve(root, '..'),
+      encoding: 'utf-8',
+      maxBuffer: 64 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'inherit']
+    });
+  const text = run(['-m', 'lepton_lab.server.openapi']);
+  if (text.trim()) {
+    return text;
+  }
+  // A module that does not print yet: ask its function.
+  return run([
+    '-c',
+    'import json; from lepton_lab.server.openapi import openapi_document; ' +
+      'print(json.dumps(openapi_document(), indent=1))'
+  ]);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'lepton-openapi-'));
+try {
+  const file = join(dir, 'openapi.json');
+  const text = documentText(python());
+  JSON.parse(text); // fail here, clearly, on anything but a JSON document
+  writeFileSync(file, text);
+  const ast = await openapiTS(pathToFileURL(file), {
+    alphabetize: false,
+    emptyObjectsUnknown: true,
+    // a field with a default is optional in a request body
+    defaultNonNullable: false
+  });
+  const banner =
+    '/**\n * The types of the Lepton Lab REST API, generated from its OpenAPI document\n' +
+    ' * by `npm run gen:types` (scripts/gen-types.mjs). Do not edit by hand.\n */\n';
+  const config = (await prettier.resolveConfig(output)) ?? {};
+  const formatted = await prettier.format(banner + astToString(ast), {
+    ...config,
+    filepath: output
+  });
+  const previous = existsSync(output) ? readFileSync(output, 'utf-8') : null;
+  if (previous !== formatted) {
+    writeFileSync(output, formatted);
+  }
+  console.log(`${previous === formatted ? 'unchanged' : 'wrote'} ${output}`);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

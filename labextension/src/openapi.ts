@@ -1,0 +1,1836 @@
+/**
+ * The types of the Lepton Lab REST API, generated from its OpenAPI document
+ * by `npm run gen:types` (scripts/gen-types.mjs). Do not edit by hand.
+ */
+export interface paths {
+  '/lepton-lab/api/cluster': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Status of the lab's Dask cluster */
+    get: operations['getCluster'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /** Scale the lab-owned cluster to a number of workers; waits until reached */
+    patch: operations['scaleCluster'];
+    trace?: never;
+  };
+  '/lepton-lab/api/kernels': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The CPU and GPU kernelspecs and whether a GPU is there */
+    get: operations['getKernels'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/config': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Installed job executors and features of this lab */
+    get: operations['getConfig'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Runs, newest first, with their progress */
+    get: operations['listRuns'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/runs/{run_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One run with its usage per rank and its events */
+    get: operations['getRun'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/runs/{run_id}/metrics': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Reported values after a cursor; poll again with the returned `next` */
+    get: operations['getRunMetrics'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/runs/{run_id}/stop': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Ask the run's ranks to stop at their next report */
+    post: operations['stopRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/jobs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Notebook jobs, newest first */
+    get: operations['listJobs'];
+    put?: never;
+    /** Run a notebook with papermill (validated before anything is stored) */
+    post: operations['submitJob'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/jobs/{job_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One job with its events, metrics and progress */
+    get: operations['getJob'];
+    put?: never;
+    post?: never;
+    /** Remove an ended job and its files */
+    delete: operations['deleteJob'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/jobs/{job_id}/stop': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Stop a job: a queued one at once, a running one with its kernel */
+    post: operations['stopJob'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/jobs/{job_id}/logs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The job's log from byte `offset`; poll with `next` until `complete` */
+    get: operations['getJobLogs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/jobs/{job_id}/output': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The executed notebook (`format=ipynb`) or its HTML (`format=html`) */
+    get: operations['getJobOutput'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/schedules': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Schedules */
+    get: operations['listSchedules'];
+    put?: never;
+    /** Run a notebook on a cron schedule */
+    post: operations['createSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/schedules/{schedule_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One schedule with its next fire times */
+    get: operations['getSchedule'];
+    put?: never;
+    post?: never;
+    /** Delete a schedule (its jobs stay) */
+    delete: operations['deleteSchedule'];
+    options?: never;
+    head?: never;
+    /** Edit a schedule; `active: false` pauses it, `true` resumes it */
+    patch: operations['updateSchedule'];
+    trace?: never;
+  };
+  '/lepton-lab/api/schedules/{schedule_id}/run': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Run a schedule's notebook now */
+    post: operations['runSchedule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/openapi.json': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** This document */
+    get: operations['getOpenAPI'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+}
+export type webhooks = Record<string, never>;
+export interface components {
+  schemas: {
+    /** ClusterEvent */
+    ClusterEvent: {
+      /** Time */
+      time: number;
+      /**
+       * Action
+       * @enum {string}
+       */
+      action: 'add-worker' | 'remove-worker';
+      /**
+       * Worker
+       * @default null
+       */
+      worker?: string | null;
+      /**
+       * Reason
+       * @default null
+       */
+      reason?: string | null;
+    };
+    /**
+     * ClusterStatus
+     * @description What the lab's cluster is, where, and how loaded.
+     */
+    ClusterStatus: {
+      /**
+       * Mode
+       * @default null
+       */
+      mode?: ('local' | 'cuda' | 'external') | null;
+      /** Requested Mode */
+      requested_mode: string;
+      /**
+       * Reason
+       * @default null
+       */
+      reason?: string | null;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status:
+        'stopped' | 'starting' | 'running' | 'error' | 'closed' | 'unreachable';
+      /**
+       * Error
+       * @default null
+       */
+      error?: string | null;
+      /** Owned */
+      owned: boolean;
+      /**
+       * Scheduler Address
+       * @default null
+       */
+      scheduler_address?: string | null;
+      /**
+       * Dashboard Link
+       * @default null
+       */
+      dashboard_link?: string | null;
+      /**
+       * Startup Seconds
+       * @default null
+       */
+      startup_seconds?: number | null;
+      /** Max Workers */
+      max_workers: number;
+      /**
+       * Workers
+       * @default []
+       */
+      workers?: components['schemas']['Worker'][];
+      /**
+       * @default {
+       *       "workers": 0,
+       *       "threads": 0,
+       *       "memory_limit": 0,
+       *       "memory_used": 0,
+       *       "gpus": 0
+       *     }
+       */
+      totals?: components['schemas']['ClusterTotals'];
+      /**
+       * Events
+       * @default []
+       */
+      events?: components['schemas']['ClusterEvent'][];
+    };
+    /** ClusterTotals */
+    ClusterTotals: {
+      /**
+       * Workers
+       * @default 0
+       */
+      workers?: number;
+      /**
+       * Threads
+       * @default 0
+       */
+      threads?: number;
+      /**
+       * Memory Limit
+       * @default 0
+       */
+      memory_limit?: number;
+      /**
+       * Memory Used
+       * @default 0
+       */
+      memory_used?: number;
+      /**
+       * Gpus
+       * @default 0
+       */
+      gpus?: number;
+    };
+    /**
+     * Error
+     * @description Every 4xx answer: what was wrong, in words.
+     */
+    Error: {
+      /** Message */
+      message: string;
+      /**
+       * Reason
+       * @default null
+       */
+      reason?: string | null;
+    };
+    /** ExecutorInfo */
+    ExecutorInfo: {
+      /** Name */
+      name: string;
+      /** Description */
+      description: string;
+    };
+    /** Job */
+    Job: {
+      /** Id */
+      id: string;
+      /** Name */
+      name: string;
+      /**
+       * Path
+       * @description the notebook, relative to the server root
+       * @default null
+       */
+      path?: string | null;
+      /** Notebook */
+      notebook: string;
+      /** Cwd */
+      cwd: string;
+      /** Output Dir */
+      output_dir: string;
+      /** Parameters */
+      parameters: {
+        [key: string]: unknown;
+      };
+      /** Kernel */
+      kernel: string;
+      /** Executor */
+      executor: string;
+      /**
+       * Timeout
+       * @default null
+       */
+      timeout?: number | null;
+      /** Retries */
+      retries: number;
+      /** Retry Backoff */
+      retry_backoff: number;
+      /** Tags */
+      tags: string[];
+      /** Output Formats */
+      output_formats: string[];
+      /**
+       * Outputs
+       * @description the outputs written so far (GET .../output?format=)
+       * @default []
+       */
+      outputs?: ('ipynb' | 'html')[];
+      /** Warnings */
+      warnings: string[];
+      /**
+       * Schedule Id
+       * @default null
+       */
+      schedule_id?: string | null;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status:
+        'queued' | 'running' | 'completed' | 'failed' | 'stopped' | 'timed_out';
+      /** Attempt */
+      attempt: number;
+      /**
+       * Not Before
+       * @default 0
+       */
+      not_before?: number;
+      /**
+       * Owner
+       * @default null
+       */
+      owner?: string | null;
+      /**
+       * Runner Pid
+       * @default null
+       */
+      runner_pid?: number | null;
+      /**
+       * Heartbeat At
+       * @default null
+       */
+      heartbeat_at?: number | null;
+      /** Stop Requested */
+      stop_requested: boolean;
+      /**
+       * Progress
+       * @description cells, cell (1-based, running), completed, source, started_at, cell_started_at, cell_elapsed; cells are the executed notebook's, papermill's injected-parameters cell included
+       * @default {}
+       */
+      progress?: {
+        [key: string]: unknown;
+      };
+      /** Created At */
+      created_at: number;
+      /**
+       * Started At
+       * @default null
+       */
+      started_at?: number | null;
+      /**
+       * Ended At
+       * @default null
+       */
+      ended_at?: number | null;
+      /**
+       * Elapsed
+       * @description seconds of the current (or last) attempt
+       * @default null
+       */
+      elapsed?: number | null;
+      /**
+       * Error
+       * @default null
+       */
+      error?: string | null;
+      /**
+       * Error Cell
+       * @default null
+       */
+      error_cell?: number | null;
+      /**
+       * Events
+       * @default null
+       */
+      events?: components['schemas']['JobEvent'][] | null;
+      /**
+       * Metrics
+       * @default null
+       */
+      metrics?: components['schemas']['JobMetric'][] | null;
+    };
+    /** JobEvent */
+    JobEvent: {
+      /** Time */
+      time: number;
+      /** Status */
+      status: string;
+      /** Attempt */
+      attempt: number;
+      /** Message */
+      message: string;
+    };
+    /** JobList */
+    JobList: {
+      /** Jobs */
+      jobs: components['schemas']['Job'][];
+    };
+    /** JobLogs */
+    JobLogs: {
+      /** Id */
+      id: string;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status:
+        'queued' | 'running' | 'completed' | 'failed' | 'stopped' | 'timed_out';
+      /** Offset */
+      offset: number;
+      /**
+       * Next
+       * @description the offset to ask for next
+       */
+      next: number;
+      /** Size */
+      size: number;
+      /** Text */
+      text: string;
+      /**
+       * Complete
+       * @description the job has ended and all of its log is read
+       */
+      complete: boolean;
+    };
+    /** JobMetric */
+    JobMetric: {
+      /** Name */
+      name: string;
+      /** Value */
+      value: number;
+      /** Time */
+      time: number;
+      /** Attempt */
+      attempt: number;
+    };
+    /**
+     * JobRequest
+     * @description ``POST /jobs``.
+     */
+    JobRequest: {
+      /**
+       * Name
+       * @description default: the notebook's name
+       * @default
+       */
+      name?: string;
+      /**
+       * Parameters
+       * @description values for the notebook's `parameters` cell (any JSON type; checked against the types of the declared defaults)
+       */
+      parameters?: {
+        [key: string]: unknown;
+      };
+      /**
+       * Kernel
+       * @description kernelspec name; default: the notebook's
+       * @default null
+       */
+      kernel?: string | null;
+      /**
+       * Timeout
+       * @description seconds per attempt; null: none
+       * @default null
+       */
+      timeout?: number | null;
+      /**
+       * Retries
+       * @default 0
+       */
+      retries?: number;
+      /** Tags */
+      tags?: string[];
+      /** Output Formats */
+      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Executor
+       * @description where it runs: an installed executor (GET /config); default: the server's
+       * @default null
+       * @enum {string}
+       */
+      executor?: 'local' | 'dask';
+      /**
+       * Path
+       * @description the notebook, relative to the server's root directory
+       */
+      path: string;
+      /**
+       * Cwd
+       * @description working directory (relative to the server root); default: the notebook's folder
+       * @default null
+       */
+      cwd?: string | null;
+      /**
+       * Allow Unknown
+       * @description pass parameters the notebook does not declare
+       * @default false
+       */
+      allow_unknown?: boolean;
+      /**
+       * Retry Backoff
+       * @description seconds before the first retry; doubles each time
+       * @default 1
+       */
+      retry_backoff?: number;
+    };
+    /** Kernel */
+    Kernel: {
+      /** Name */
+      name: string;
+      /** Display Name */
+      display_name: string;
+      /**
+       * Device
+       * @enum {string}
+       */
+      device: 'cpu' | 'gpu';
+      /** Installed */
+      installed: boolean;
+      /**
+       * Runs On
+       * @enum {string}
+       */
+      runs_on: 'cpu' | 'gpu';
+    };
+    /**
+     * Kernels
+     * @description The CPU and GPU kernelspecs and whether a GPU is really there.
+     */
+    Kernels: {
+      /** Gpu Available */
+      gpu_available: boolean;
+      /** Gpu Count */
+      gpu_count: number;
+      /** Gpu Names */
+      gpu_names: string[];
+      /** Gpu Reason */
+      gpu_reason: string;
+      /** Kernels */
+      kernels: components['schemas']['Kernel'][];
+      /** Other Kernels */
+      other_kernels: components['schemas']['OtherKernel'][];
+    };
+    /**
+     * LabConfig
+     * @description What this server has installed: job executors (from the ``lepton_lab.executors``
+     *     entry points) and optional features, the way jupyter-scheduler's ``/config`` tells.
+     */
+    LabConfig: {
+      /** Version */
+      version: string;
+      /** Default Executor */
+      default_executor: string;
+      /** Executors */
+      executors: components['schemas']['ExecutorInfo'][];
+      /** Features */
+      features: {
+        [key: string]: boolean;
+      };
+    };
+    /** Metric */
+    Metric: {
+      /** Id */
+      id: number;
+      /** Rank */
+      rank: number;
+      /** Step */
+      step: number;
+      /** Name */
+      name: string;
+      /** Value */
+      value: number;
+      /** Time */
+      time: number;
+    };
+    /** MetricsPage */
+    MetricsPage: {
+      /** Run Id */
+      run_id: string;
+      /** Since */
+      since: number;
+      /**
+       * Next
+       * @description the cursor to poll with next
+       */
+      next: number;
+      /** Metrics */
+      metrics: components['schemas']['Metric'][];
+    };
+    /** OtherKernel */
+    OtherKernel: {
+      /** Name */
+      name: string;
+      /** Display Name */
+      display_name: string;
+      /**
+       * Device
+       * @default null
+       */
+      device?: null;
+    };
+    /**
+     * Run
+     * @description One ``ll.fit`` call. In listings ``usage`` and ``events`` are left out and ``step``
+     *     and ``last_metrics`` summarise the progress.
+     */
+    Run: {
+      /** Id */
+      id: string;
+      /**
+       * Name
+       * @default
+       */
+      name?: string;
+      /** Framework */
+      framework: string;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: 'queued' | 'running' | 'completed' | 'failed' | 'stopped';
+      /**
+       * Params
+       * @default {}
+       */
+      params?: {
+        [key: string]: unknown;
+      };
+      /** World Size */
+      world_size: number;
+      /**
+       * Attempts
+       * @default 0
+       */
+      attempts?: number;
+      /** Created At */
+      created_at: number;
+      /**
+       * Started At
+       * @default null
+       */
+      started_at?: number | null;
+      /**
+       * Ended At
+       * @default null
+       */
+      ended_at?: number | null;
+      /**
+       * Error
+       * @default null
+       */
+      error?: string | null;
+      /**
+       * Error Rank
+       * @default null
+       */
+      error_rank?: number | null;
+      /**
+       * Step
+       * @description the highest step reported so far
+       * @default null
+       */
+      step?: number | null;
+      /**
+       * Last Metrics
+       * @description the last reported value of each metric
+       * @default {}
+       */
+      last_metrics?: {
+        [key: string]: number;
+      };
+      /**
+       * Usage
+       * @default null
+       */
+      usage?: components['schemas']['RunUsage'][] | null;
+      /**
+       * Events
+       * @default null
+       */
+      events?: components['schemas']['RunEvent'][] | null;
+    };
+    /** RunEvent */
+    RunEvent: {
+      /** Id */
+      id: number;
+      /** Time */
+      time: number;
+      /** Kind */
+      kind: string;
+      /**
+       * Rank
+       * @default null
+       */
+      rank?: number | null;
+      /**
+       * Message
+       * @default
+       */
+      message?: string;
+      /**
+       * Data
+       * @default {}
+       */
+      data?: {
+        [key: string]: unknown;
+      };
+    };
+    /** RunList */
+    RunList: {
+      /** Runs */
+      runs: components['schemas']['Run'][];
+    };
+    /** RunUsage */
+    RunUsage: {
+      /** Rank */
+      rank: number;
+      /** Attempt */
+      attempt: number;
+      /** Worker */
+      worker: string;
+      /** Cpu Seconds */
+      cpu_seconds: number;
+      /** Gpu Seconds */
+      gpu_seconds: number;
+      /** Peak Memory */
+      peak_memory: number;
+    };
+    /**
+     * ScaleRequest
+     * @description ``PATCH /cluster``: the number of workers to scale a lab-owned cluster to. The upper
+     *     bound is the server's (``max_workers``, or the GPU count on Dask-CUDA), given to
+     *     validation as the context ``max_workers``.
+     */
+    ScaleRequest: {
+      /**
+       * Workers
+       * @description the number of workers to scale to
+       */
+      workers: number;
+    };
+    /** Schedule */
+    Schedule: {
+      /** Id */
+      id: string;
+      /** Name */
+      name: string;
+      /**
+       * Path
+       * @default null
+       */
+      path?: string | null;
+      /** Notebook */
+      notebook: string;
+      /** Cwd */
+      cwd: string;
+      /** Cron */
+      cron: string;
+      /** Timezone */
+      timezone: string;
+      /** Active */
+      active: boolean;
+      /**
+       * Overlap
+       * @enum {string}
+       */
+      overlap: 'skip' | 'queue';
+      /**
+       * Catchup
+       * @enum {string}
+       */
+      catchup: 'once' | 'none';
+      /** Parameters */
+      parameters: {
+        [key: string]: unknown;
+      };
+      /** Kernel */
+      kernel: string;
+      /** Executor */
+      executor: string;
+      /**
+       * Timeout
+       * @default null
+       */
+      timeout?: number | null;
+      /** Retries */
+      retries: number;
+      /** Tags */
+      tags: string[];
+      /** Output Formats */
+      output_formats: string[];
+      /**
+       * Next Fire At
+       * @default null
+       */
+      next_fire_at?: number | null;
+      /**
+       * Last Fired At
+       * @default null
+       */
+      last_fired_at?: number | null;
+      /**
+       * Last Job Id
+       * @default null
+       */
+      last_job_id?: string | null;
+      /** Fired */
+      fired: number;
+      /** Skipped */
+      skipped: number;
+      /**
+       * Last Error
+       * @default null
+       */
+      last_error?: string | null;
+      /** Created At */
+      created_at: number;
+      /**
+       * Upcoming
+       * @description the next fire times
+       * @default null
+       */
+      upcoming?: number[] | null;
+    };
+    /** ScheduleList */
+    ScheduleList: {
+      /** Schedules */
+      schedules: components['schemas']['Schedule'][];
+    };
+    /**
+     * SchedulePatch
+     * @description ``PATCH /schedules/{id}``: the fields to change (``active: false`` pauses).
+     */
+    SchedulePatch: {
+      /**
+       * Cron
+       * @description cron expression (5 fields, or 6 with seconds last)
+       * @default null
+       */
+      cron?: string;
+      /**
+       * Timezone
+       * @description IANA name
+       * @default null
+       */
+      timezone?: string;
+      /**
+       * Active
+       * @default null
+       */
+      active?: boolean;
+      /**
+       * Overlap
+       * @description while the previous job still runs: skip this time, or queue anyway
+       * @default null
+       * @enum {string}
+       */
+      overlap?: 'skip' | 'queue';
+      /**
+       * Catchup
+       * @description after downtime: fire once for the missed times, or not at all
+       * @default null
+       * @enum {string}
+       */
+      catchup?: 'once' | 'none';
+      /**
+       * Name
+       * @description default: the notebook's name
+       * @default null
+       */
+      name?: string;
+      /**
+       * Parameters
+       * @description values for the notebook's `parameters` cell (any JSON type; checked against the types of the declared defaults)
+       * @default null
+       */
+      parameters?: {
+        [key: string]: unknown;
+      };
+      /**
+       * Kernel
+       * @description kernelspec name; default: the notebook's
+       * @default null
+       */
+      kernel?: string | null;
+      /**
+       * Timeout
+       * @description seconds per attempt; null: none
+       * @default null
+       */
+      timeout?: number | null;
+      /**
+       * Retries
+       * @default null
+       */
+      retries?: number;
+      /**
+       * Tags
+       * @default null
+       */
+      tags?: string[];
+      /**
+       * Output Formats
+       * @default null
+       */
+      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Executor
+       * @description where it runs: an installed executor (GET /config); default: the server's
+       * @default null
+       * @enum {string}
+       */
+      executor?: 'local' | 'dask';
+      /**
+       * Allow Unknown
+       * @description pass parameters the notebook does not declare
+       * @default null
+       */
+      allow_unknown?: boolean;
+    };
+    /**
+     * ScheduleRequest
+     * @description ``POST /schedules``.
+     */
+    ScheduleRequest: {
+      /**
+       * Cron
+       * @description cron expression (5 fields, or 6 with seconds last)
+       */
+      cron: string;
+      /**
+       * Timezone
+       * @description IANA name
+       * @default UTC
+       */
+      timezone?: string;
+      /**
+       * Active
+       * @default true
+       */
+      active?: boolean;
+      /**
+       * Overlap
+       * @description while the previous job still runs: skip this time, or queue anyway
+       * @default skip
+       * @enum {string}
+       */
+      overlap?: 'skip' | 'queue';
+      /**
+       * Catchup
+       * @description after downtime: fire once for the missed times, or not at all
+       * @default once
+       * @enum {string}
+       */
+      catchup?: 'once' | 'none';
+      /**
+       * Name
+       * @description default: the notebook's name
+       * @default
+       */
+      name?: string;
+      /**
+       * Parameters
+       * @description values for the notebook's `parameters` cell (any JSON type; checked against the types of the declared defaults)
+       */
+      parameters?: {
+        [key: string]: unknown;
+      };
+      /**
+       * Kernel
+       * @description kernelspec name; default: the notebook's
+       * @default null
+       */
+      kernel?: string | null;
+      /**
+       * Timeout
+       * @description seconds per attempt; null: none
+       * @default null
+       */
+      timeout?: number | null;
+      /**
+       * Retries
+       * @default 0
+       */
+      retries?: number;
+      /** Tags */
+      tags?: string[];
+      /** Output Formats */
+      output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Executor
+       * @description where it runs: an installed executor (GET /config); default: the server's
+       * @default null
+       * @enum {string}
+       */
+      executor?: 'local' | 'dask';
+      /**
+       * Path
+       * @description the notebook, relative to the server's root directory
+       */
+      path: string;
+      /**
+       * Cwd
+       * @description working directory (relative to the server root); default: the notebook's folder
+       * @default null
+       */
+      cwd?: string | null;
+      /**
+       * Allow Unknown
+       * @description pass parameters the notebook does not declare
+       * @default false
+       */
+      allow_unknown?: boolean;
+    };
+    /**
+     * StopAccepted
+     * @description A stop was asked for; the run or job stops shortly (202).
+     */
+    StopAccepted: {
+      /** Id */
+      id: string;
+      /** Status */
+      status: string;
+      /**
+       * Stop Requested
+       * @default true
+       */
+      stop_requested?: boolean;
+    };
+    /** Worker */
+    Worker: {
+      /** Name */
+      name: string;
+      /** Address */
+      address: string;
+      /** Nthreads */
+      nthreads: number;
+      /** Memory Limit */
+      memory_limit: number;
+      /** Memory Used */
+      memory_used: number;
+      /** Cpu */
+      cpu: number;
+      /** Status */
+      status: string;
+      /** @default null */
+      gpu?: components['schemas']['WorkerGpu'] | null;
+    };
+    /** WorkerGpu */
+    WorkerGpu: {
+      /**
+       * Name
+       * @default null
+       */
+      name?: string | null;
+      /**
+       * Utilization
+       * @default null
+       */
+      utilization?: number | null;
+      /**
+       * Memory Used
+       * @default null
+       */
+      memory_used?: number | null;
+      /**
+       * Memory Total
+       * @default null
+       */
+      memory_total?: number | null;
+    };
+  };
+  responses: {
+    /** @description The request is not valid; `message` names the field and the problem */
+    E400: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description Not authenticated, or not authorized for the lepton-lab resource */
+    E403: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description Nothing with that id (or no such notebook) */
+    E404: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+    /** @description The resource's state refuses the request */
+    E409: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
+  };
+  parameters: never;
+  requestBodies: never;
+  headers: never;
+  pathItems: never;
+}
+export type $defs = Record<string, never>;
+export interface operations {
+  getCluster: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ClusterStatus'];
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+  scaleCluster: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ScaleRequest'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ClusterStatus'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      409: components['responses']['E409'];
+    };
+  };
+  getKernels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Kernels'];
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+  getConfig: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LabConfig'];
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+  listRuns: {
+    parameters: {
+      query?: {
+        status?: 'queued' | 'running' | 'completed' | 'failed' | 'stopped';
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RunList'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+    };
+  };
+  getRun: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Run'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getRunMetrics: {
+    parameters: {
+      query?: {
+        since?: number;
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MetricsPage'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  stopRun: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        run_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Accepted */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StopAccepted'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+    };
+  };
+  listJobs: {
+    parameters: {
+      query?: {
+        status?:
+          | 'queued'
+          | 'running'
+          | 'completed'
+          | 'failed'
+          | 'stopped'
+          | 'timed_out';
+        schedule_id?: string;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JobList'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+    };
+  };
+  submitJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['JobRequest'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Job'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Job'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  deleteJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+    };
+  };
+  stopJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Accepted */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StopAccepted'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+    };
+  };
+  getJobLogs: {
+    parameters: {
+      query?: {
+        offset?: number;
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['JobLogs'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getJobOutput: {
+    parameters: {
+      query?: {
+        format?: 'ipynb' | 'html';
+      };
+      header?: never;
+      path: {
+        job_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, unknown>;
+          'text/html': string;
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+    };
+  };
+  listSchedules: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ScheduleList'];
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+  createSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ScheduleRequest'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        schedule_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  deleteSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        schedule_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  updateSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        schedule_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SchedulePatch'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Schedule'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  runSchedule: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        schedule_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Job'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getOpenAPI: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': Record<string, unknown>;
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+}

@@ -1,0 +1,2 @@
+// What `import x from '*.svg'` (and CSS) gives the unit tests.
+module.exports = '';

@@ -1,10 +1,13 @@
 /**
  * Lepton Lab JupyterLab extension: plugin wiring.
  *
- * - "Lepton" left sidebar with the cluster status (sidebar.ts)
+ * - one `LeptonModels` per page: cluster, runs, jobs, schedules, config and
+ *   kernels, read from REST and shared by every view (models.ts)
+ * - "Lepton" left sidebar of sections: cluster, runs, jobs, schedules (sidebar.ts)
+ * - run panels in the main area, restored with the layout (runs.ts)
+ * - job log panels (jobs.ts)
  * - CPU/GPU kernel switch in every notebook toolbar (kernelswitch.ts)
  * - "CPU notebook" / "GPU notebook" launcher cards and palette entries (launcher.ts)
- * - notebook jobs and schedules in the sidebar, with a log panel (jobs.ts)
  * - "Run as job" in every notebook toolbar and two palette commands (jobdialog.ts)
  */
 import {
@@ -15,7 +18,8 @@ import {
 import {
   ICommandPalette,
   MainAreaWidget,
-  Notification
+  Notification,
+  WidgetTracker
 } from '@jupyterlab/apputils';
 import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
@@ -31,12 +35,16 @@ import {
 import { JobLogView } from './jobs';
 import { KernelSwitchExtension } from './kernelswitch';
 import { addNotebookCommands, CATEGORY, CommandIDs } from './launcher';
-import { ClusterSidebar, DEFAULT_REFRESH_MS } from './sidebar';
+import { DEFAULT_REFRESH_MS, LeptonModels } from './models';
+import { RunView } from './runs';
+import { LeptonSidebar } from './sidebar';
 
-/** Commands of the jobs UI. */
+/** Commands of the jobs and runs UI. */
 export namespace JobCommandIDs {
   export const runAsJob = 'lepton-lab:run-notebook-as-job';
   export const schedule = 'lepton-lab:schedule-notebook';
+  export const openRun = 'lepton-lab:open-run';
+  export const stopRun = 'lepton-lab:stop-run';
 }
 
 /** The plugin id; its settings schema is schema/plugin.json. */
@@ -48,7 +56,7 @@ const SIDEBAR_RANK = 600;
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'Lepton Lab: cluster, jobs and schedules sidebar, CPU/GPU kernel switch, run as job and launcher items.',
+    'Lepton Lab: cluster, runs, jobs and schedules sidebar, run panels, CPU/GPU kernel switch, run as job and launcher items.',
   autoStart: true,
   optional: [
     ILauncher,
@@ -67,12 +75,91 @@ const plugin: JupyterFrontEndPlugin<void> = {
   ) => {
     const { commands, shell } = app;
 
-    // Job logs open as read-only main-area panels, one per job.
+    // 0. The models: the sidebar's stand by while it is hidden.
+    let sidebar: LeptonSidebar | null = null;
+    const models = new LeptonModels({
+      interval: DEFAULT_REFRESH_MS,
+      standby: () => !sidebar?.isVisible
+    });
+
+    // 1. Run panels: one per run, restored with the layout.
+    const runs = new WidgetTracker<MainAreaWidget<RunView>>({
+      namespace: 'lepton-run'
+    });
+    const openRun = (runId: string, activate = true) => {
+      let widget = runs.find(w => w.content.runId === runId);
+      if (!widget) {
+        let view: RunView | null = null;
+        const model = models.run(runId, () => !view?.isVisible);
+        const content = (view = new RunView(model));
+        widget = new MainAreaWidget({ content });
+        widget.id = `lepton-run-${runId}`;
+        widget.title.label = `Run: ${models.runs.find(runId)?.name || runId}`;
+        widget.title.caption = `Lepton run ${runId}`;
+        widget.title.icon = leptonIcon;
+        widget.title.closable = true;
+        widget.addClass('lepton-RunPanelWidget');
+        void runs.add(widget);
+        shell.add(widget, 'main', { mode: 'split-right' });
+      }
+      if (activate) {
+        shell.activateById(widget.id);
+      }
+      return widget;
+    };
+    commands.addCommand(JobCommandIDs.openRun, {
+      label: args =>
+        args['id'] ? `Show run ${args['id']}` : 'Show a Lepton run',
+      caption: "A run's curves, progress, ranks and events",
+      icon: leptonIcon,
+      execute: args => {
+        const id = args['id'];
+        if (typeof id === 'string' && id) {
+          return openRun(id, args['activate'] !== false);
+        }
+      },
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            id: { type: 'string', description: 'The run id' },
+            activate: {
+              type: 'boolean',
+              description: 'Bring the panel to the front'
+            }
+          },
+          required: ['id']
+        }
+      }
+    });
+    commands.addCommand(JobCommandIDs.stopRun, {
+      label: 'Stop a Lepton run',
+      execute: args => {
+        const id = args['id'];
+        if (typeof id === 'string' && id) {
+          return models.stopRun(id);
+        }
+      },
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: { id: { type: 'string', description: 'The run id' } },
+          required: ['id']
+        }
+      }
+    });
+    void restorer?.restore(runs, {
+      command: JobCommandIDs.openRun,
+      args: widget => ({ id: widget.content.runId, activate: false }),
+      name: widget => widget.content.runId
+    });
+
+    // 2. Job logs open as read-only main-area panels, one per job.
     const logs = new Map<string, MainAreaWidget<JobLogView>>();
     const openJobLog = (job: IJob) => {
       let widget = logs.get(job.id);
       if (!widget || widget.isDisposed) {
-        const content = new JobLogView(job);
+        const content = new JobLogView(models.jobs.log(job));
         widget = new MainAreaWidget({ content });
         widget.id = `lepton-job-log-${job.id}`;
         widget.title.label = `Log: ${job.name || job.id}`;
@@ -87,29 +174,34 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.activateById(widget.id);
     };
 
-    // 1. Sidebar.
-    const sidebar = new ClusterSidebar({
-      refreshInterval: DEFAULT_REFRESH_MS,
+    // 3. Sidebar.
+    sidebar = new LeptonSidebar({
+      models,
+      openRun: run => void openRun(run.id),
       openJobLog
     });
     shell.add(sidebar, 'left', { rank: SIDEBAR_RANK, type: 'Lepton Lab' });
     restorer?.add(sidebar, sidebar.id);
+    const sidebarId = sidebar.id;
 
     commands.addCommand(CommandIDs.openSidebar, {
       label: 'Show the Lepton cluster panel',
-      execute: () => shell.activateById(sidebar.id)
+      execute: () => shell.activateById(sidebarId)
     });
     commands.addCommand(CommandIDs.refreshCluster, {
       label: 'Refresh the Lepton cluster panel',
-      execute: () => sidebar.refresh()
+      execute: () => models.refresh()
     });
     palette?.addItem({ command: CommandIDs.openSidebar, category: CATEGORY });
-    palette?.addItem({ command: CommandIDs.refreshCluster, category: CATEGORY });
+    palette?.addItem({
+      command: CommandIDs.refreshCluster,
+      category: CATEGORY
+    });
 
     if (settingRegistry) {
       const apply = (settings: ISettingRegistry.ISettings) => {
         const value = settings.get('refreshInterval').composite;
-        sidebar.refreshInterval =
+        models.interval =
           typeof value === 'number' ? value : DEFAULT_REFRESH_MS;
       };
       settingRegistry
@@ -123,17 +215,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
     }
 
-    // 2. Kernel switch in the notebook toolbar.
-    app.docRegistry.addWidgetExtension('Notebook', new KernelSwitchExtension());
+    // 4. Kernel switch in the notebook toolbar.
+    app.docRegistry.addWidgetExtension(
+      'Notebook',
+      new KernelSwitchExtension(models.kernels)
+    );
 
-    // 3. Launcher and palette items.
+    // 5. Launcher and palette items.
     addNotebookCommands(commands, launcher, palette);
 
-    // 4. Run as job / schedule: toolbar button, commands, and what follows a
-    //    submission (a notification, and the sidebar with the new entry).
+    // 6. Run as job / schedule: toolbar button, commands, and what follows a
+    //    submission (a notification, and the sidebar, whose models refreshed).
     const submitted = (result: JobDialogResult) => {
-      shell.activateById(sidebar.id);
-      void sidebar.jobs.refresh().catch(() => undefined);
+      shell.activateById(sidebarId);
       if (result.kind === 'job') {
         const job = result.job;
         Notification.success(`Job ${job.name} (${job.id}) queued`, {
@@ -150,7 +244,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     app.docRegistry.addWidgetExtension(
       'Notebook',
-      new RunAsJobExtension(submitted)
+      new RunAsJobExtension(models, submitted)
     );
 
     const run = (schedule: boolean) => () => {
@@ -158,7 +252,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!panel) {
         return;
       }
-      return runNotebookAsJob(panel, schedule, submitted);
+      return runNotebookAsJob(panel, schedule, models, submitted);
     };
     commands.addCommand(JobCommandIDs.runAsJob, {
       label: 'Lepton: Run notebook as job',

@@ -13,6 +13,7 @@
  *     textarea.lepton-job-parameters   parameters as a JSON object
  *     input.lepton-job-timeout         seconds per attempt (empty: none)
  *     input.lepton-job-retries         retries after a failure
+ *     select.lepton-job-executor       where the job runs (the server's executors, `GET config`)
  *     input.lepton-job-schedule        checkbox: repeat on a schedule
  *     input.lepton-job-cron            cron expression
  *     input.lepton-job-timezone        IANA timezone
@@ -27,23 +28,24 @@ import { IDisposable } from '@lumino/disposable';
 import { Widget } from '@lumino/widgets';
 
 import {
-  createSchedule,
+  FALLBACK_CONFIG,
+  IExecutorInfo,
   IJob,
   IJobRequest,
   ISchedule,
-  IScheduleRequest,
-  submitJob
+  IScheduleRequest
 } from './api';
+import { messageOf } from './format';
 import { leptonIcon } from './icon';
 import { KERNEL_SWITCH_ITEM } from './kernelswitch';
+import { LeptonModels } from './models';
 
 /** The toolbar item name. */
 export const RUN_AS_JOB_ITEM = 'leptonRunAsJob';
 
 /** What a submitted dialog made. */
 export type JobDialogResult =
-  | { kind: 'job'; job: IJob }
-  | { kind: 'schedule'; schedule: ISchedule };
+  { kind: 'job'; job: IJob } | { kind: 'schedule'; schedule: ISchedule };
 
 /** The form's fields, parsed; throws an Error with a readable message. */
 export function parseJobForm(
@@ -55,18 +57,24 @@ export function parseJobForm(
     schedule: boolean;
     cron: string;
     timezone: string;
+    /** The chosen executor; empty: the server's default. */
+    executor?: string;
   }
-): { kind: 'job'; body: IJobRequest } | { kind: 'schedule'; body: IScheduleRequest } {
+):
+  | { kind: 'job'; body: IJobRequest }
+  | { kind: 'schedule'; body: IScheduleRequest } {
   let parameters: unknown;
   const text = fields.parameters.trim() || '{}';
   try {
     parameters = JSON.parse(text);
   } catch (error) {
-    throw new Error(
-      `Parameters are not valid JSON: ${error instanceof Error ? error.message : String(error)}`
-    );
+    throw new Error(`Parameters are not valid JSON: ${messageOf(error)}`);
   }
-  if (!parameters || typeof parameters !== 'object' || Array.isArray(parameters)) {
+  if (
+    !parameters ||
+    typeof parameters !== 'object' ||
+    Array.isArray(parameters)
+  ) {
     throw new Error('Parameters must be a JSON object, e.g. {"epochs": 5}');
   }
   const body: IJobRequest = {
@@ -74,11 +82,16 @@ export function parseJobForm(
     parameters: parameters as Record<string, unknown>,
     output_formats: ['ipynb', 'html']
   };
+  if (fields.executor) {
+    body.executor = fields.executor as IJobRequest['executor'];
+  }
   const timeout = fields.timeout.trim();
   if (timeout) {
     const value = Number(timeout);
     if (!isFinite(value) || value <= 0) {
-      throw new Error('Timeout must be a positive number of seconds (or empty)');
+      throw new Error(
+        'Timeout must be a positive number of seconds (or empty)'
+      );
     }
     body.timeout = value;
   }
@@ -138,10 +151,14 @@ function field(
 /**
  * The dialog body: the form, and the submission it makes.
  */
-export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResult | null> {
-  constructor(path: string, schedule: boolean) {
+export class JobForm
+  extends Widget
+  implements Dialog.IBodyWidget<JobDialogResult | null>
+{
+  constructor(path: string, schedule: boolean, models: LeptonModels) {
     super();
     this._path = path;
+    this._models = models;
     this.addClass('lepton-JobForm');
     const node = this.node;
 
@@ -178,6 +195,18 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
     this._retries.step = '1';
     this._retries.value = '0';
     field(numbers, 'Retries', this._retries);
+    this._executor = document.createElement('select');
+    this._executor.className = 'jp-mod-styled lepton-job-executor';
+    this._executorField = field(numbers, 'Runs on', this._executor);
+    this._setExecutors(
+      FALLBACK_CONFIG.executors,
+      FALLBACK_CONFIG.default_executor
+    );
+    void models.config.value().then(config => {
+      if (!this.isDisposed) {
+        this._setExecutors(config.executors, config.default_executor);
+      }
+    });
 
     const toggle = document.createElement('label');
     toggle.className = 'lepton-JobForm-check';
@@ -185,7 +214,10 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
     this._schedule.type = 'checkbox';
     this._schedule.className = 'lepton-job-schedule';
     this._schedule.checked = schedule;
-    toggle.append(this._schedule, document.createTextNode(' Repeat on a schedule'));
+    toggle.append(
+      this._schedule,
+      document.createTextNode(' Repeat on a schedule')
+    );
     node.appendChild(toggle);
 
     this._scheduleBox = document.createElement('div');
@@ -240,7 +272,8 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
         retries: this._retries.value,
         schedule: this._schedule.checked,
         cron: this._cron.value,
-        timezone: this._timezone.value
+        timezone: this._timezone.value,
+        executor: this._executor.value
       });
     } catch (error) {
       this.showError(error);
@@ -249,11 +282,14 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
     this._setBusy(true);
     try {
       if (request.kind === 'job') {
-        this._result = { kind: 'job', job: await submitJob(request.body) };
+        this._result = {
+          kind: 'job',
+          job: await this._models.jobs.submit(request.body)
+        };
       } else {
         this._result = {
           kind: 'schedule',
-          schedule: await createSchedule(request.body)
+          schedule: await this._models.schedules.create(request.body)
         };
       }
       return true;
@@ -265,8 +301,13 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
     }
   }
 
+  /** The executors offered (the server's, or "local" only). */
+  get executors(): string[] {
+    return [...this._executor.options].map(o => o.value);
+  }
+
   showError(error: unknown): void {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     this._error.textContent = message;
     this._error.hidden = !message;
   }
@@ -296,6 +337,26 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
     }
   }
 
+  private _setExecutors(executors: IExecutorInfo[], chosen: string): void {
+    const previous = this._executor.value;
+    this._executor.replaceChildren();
+    for (const executor of executors) {
+      const option = document.createElement('option');
+      option.value = executor.name;
+      option.textContent = executor.name;
+      option.title = executor.description;
+      this._executor.appendChild(option);
+    }
+    const names = executors.map(e => e.name);
+    this._executor.value =
+      names.includes(previous) && this._touched ? previous : chosen;
+    this._executor.onchange = () => (this._touched = true);
+    const current = executors.find(e => e.name === this._executor.value);
+    this._executor.title = current?.description ?? '';
+    // one choice is no choice: keep the form short
+    this._executorField.hidden = executors.length < 2;
+  }
+
   private _setBusy(busy: boolean): void {
     if (busy) {
       this.node.dataset.leptonBusy = 'true';
@@ -309,6 +370,10 @@ export class JobForm extends Widget implements Dialog.IBodyWidget<JobDialogResul
   }
 
   private _path: string;
+  private _models: LeptonModels;
+  private _executor: HTMLSelectElement;
+  private _executorField: HTMLElement;
+  private _touched = false;
   private _parameters: HTMLTextAreaElement;
   private _timeout: HTMLInputElement;
   private _retries: HTMLInputElement;
@@ -373,9 +438,10 @@ class SubmitDialog extends Dialog<JobDialogResult | null> {
  */
 export async function showJobDialog(
   path: string,
-  schedule: boolean
+  schedule: boolean,
+  models: LeptonModels
 ): Promise<JobDialogResult | null> {
-  const form = new JobForm(path, schedule);
+  const form = new JobForm(path, schedule, models);
   const name = path.split('/').pop() ?? path;
   const buttons = [
     Dialog.cancelButton(),
@@ -406,6 +472,7 @@ export async function showJobDialog(
 export async function runNotebookAsJob(
   panel: NotebookPanel,
   schedule: boolean,
+  models: LeptonModels,
   done: (result: JobDialogResult) => void
 ): Promise<JobDialogResult | null> {
   const context = panel.context;
@@ -416,15 +483,13 @@ export async function runNotebookAsJob(
     } catch (error) {
       // The job runs the file on disk: do not submit what the user does not see.
       Notification.error(
-        `Cannot save ${context.localPath}, so it was not run as a job: ${
-          error instanceof Error ? error.message : String(error)
-        }`,
+        `Cannot save ${context.localPath}, so it was not run as a job: ${messageOf(error)}`,
         { autoClose: 8000 }
       );
       return null;
     }
   }
-  const result = await showJobDialog(context.localPath, schedule);
+  const result = await showJobDialog(context.localPath, schedule, models);
   if (result) {
     done(result);
   }
@@ -435,10 +500,14 @@ export async function runNotebookAsJob(
  * Adds a "Run as job" button to every notebook toolbar, left of the kernel
  * switch.
  */
-export class RunAsJobExtension
-  implements DocumentRegistry.IWidgetExtension<NotebookPanel, INotebookModel>
-{
-  constructor(private readonly _done: (result: JobDialogResult) => void) {}
+export class RunAsJobExtension implements DocumentRegistry.IWidgetExtension<
+  NotebookPanel,
+  INotebookModel
+> {
+  constructor(
+    private readonly _models: LeptonModels,
+    private readonly _done: (result: JobDialogResult) => void
+  ) {}
 
   createNew(
     panel: NotebookPanel,
@@ -451,9 +520,11 @@ export class RunAsJobExtension
       tooltip:
         'Save the notebook and run it as a job (papermill, with parameters, retries and a timeout), once or on a cron schedule',
       onClick: () => {
-        void runNotebookAsJob(panel, false, this._done).catch(error => {
-          console.error('lepton-lab: run as job failed', error);
-        });
+        void runNotebookAsJob(panel, false, this._models, this._done).catch(
+          error => {
+            console.error('lepton-lab: run as job failed', error);
+          }
+        );
       }
     });
     const toolbar = panel.toolbar;

@@ -255,7 +255,7 @@ def wait_device(switch: Any, device: str, timeout_ms: int = UI_TIMEOUT_MS) -> No
 
     expect(switch).to_have_attribute("data-lepton-device", device, timeout=timeout_ms)
     expect(switch).not_to_have_attribute("data-lepton-busy", "true", timeout=timeout_ms)
-    expect(switch.locator("button")).to_have_text(device.upper(), timeout=timeout_ms)
+    expect(switch.locator(".jp-ToolbarButtonComponent")).to_have_text(device.upper(), timeout=timeout_ms)
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,7 +284,7 @@ def test_kernel_switch_cpu_gpu_cpu(lab: BrowserLab, page: Any) -> None:
     print("kernel switch tooltip (cpu):", switch.get_attribute("title"))
 
     # CPU -> GPU
-    switch.locator("button").click()
+    switch.locator(".jp-ToolbarButtonComponent").click()
     wait_for(lambda: (lab.kernel_of(name) or ("",))[0] == "lepton-gpu", 60, "session on lepton-gpu")
     wait_device(switch, "gpu")
     print("kernel switch tooltip (gpu):", switch.get_attribute("title"))
@@ -305,7 +305,7 @@ def test_kernel_switch_cpu_gpu_cpu(lab: BrowserLab, page: Any) -> None:
     shot(page, "notebook-gpu-kernel.png")
 
     # GPU -> CPU
-    switch.locator("button").click()
+    switch.locator(".jp-ToolbarButtonComponent").click()
     wait_for(lambda: (lab.kernel_of(name) or ("",))[0] == "lepton-cpu", 60, "session on lepton-cpu")
     wait_device(switch, "cpu")
     sessions = [s for s in lab.sessions() if s["path"] == name]

@@ -1,0 +1,334 @@
+/**
+ * Formatters shared by the sidebar sections and the run panel: plain
+ * functions of plain values, unit-tested in `test/format.spec.ts`.
+ */
+
+/** What a missing value reads as. */
+export const DASH = '–';
+
+function known(value: number | null | undefined): value is number {
+  return value !== null && value !== undefined && isFinite(value);
+}
+
+const BYTE_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+
+function byteUnit(bytes: number): number {
+  let unit = 0;
+  let value = Math.max(0, bytes);
+  while (value >= 1024 && unit < BYTE_UNITS.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit;
+}
+
+function digitsFor(value: number, unit: number): number {
+  return unit === 0 || value >= 100 ? 0 : value >= 10 ? 1 : 2;
+}
+
+/** Human-readable bytes: 1536 -> "1.5 KiB". */
+export function formatBytes(bytes: number | null | undefined): string {
+  if (!known(bytes)) {
+    return DASH;
+  }
+  const unit = byteUnit(bytes);
+  const value = Math.max(0, bytes) / 1024 ** unit;
+  return `${value.toFixed(digitsFor(value, unit))} ${BYTE_UNITS[unit]}`;
+}
+
+/**
+ * "used / limit" in the limit's unit, written once: "0.41 / 3.9 GiB". Short
+ * enough for a narrow sidebar column.
+ */
+export function formatMemory(
+  used: number | null | undefined,
+  limit: number | null | undefined
+): string {
+  if (!known(limit) || limit <= 0) {
+    return known(used) ? formatBytes(used) : DASH;
+  }
+  const unit = byteUnit(limit);
+  const scale = 1024 ** unit;
+  const total = limit / scale;
+  const limitText = total.toFixed(digitsFor(total, unit));
+  if (!known(used)) {
+    return `${DASH} / ${limitText} ${BYTE_UNITS[unit]}`;
+  }
+  const part = Math.max(0, used) / scale;
+  return `${part.toFixed(digitsFor(part, unit))} / ${limitText} ${BYTE_UNITS[unit]}`;
+}
+
+/** "12%" or "3.5%"; a dash when unknown. */
+export function formatPercent(value: number | null | undefined): string {
+  if (!known(value)) {
+    return DASH;
+  }
+  return `${value.toFixed(value >= 10 ? 0 : 1)}%`;
+}
+
+/** "42 s", "3 min 05 s", "2 h 04 min"; a dash when unknown. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (!known(seconds)) {
+    return DASH;
+  }
+  const s = Math.max(0, Math.floor(seconds));
+  if (s < 60) {
+    return `${s} s`;
+  }
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 3600) {
+    return `${Math.floor(s / 60)} min ${pad(s % 60)} s`;
+  }
+  return `${Math.floor(s / 3600)} h ${pad(Math.floor((s % 3600) / 60))} min`;
+}
+
+/** Seconds of CPU or GPU time: "0.4 s", "12.5 s", then as a duration. */
+export function formatSeconds(seconds: number | null | undefined): string {
+  if (!known(seconds)) {
+    return DASH;
+  }
+  return seconds < 60
+    ? `${Math.max(0, seconds).toFixed(1)} s`
+    : formatDuration(seconds);
+}
+
+/** A Unix time (seconds) as a short local date and time; a dash when unknown. */
+export function formatTime(
+  seconds: number | null | undefined,
+  now: Date = new Date()
+): string {
+  if (!known(seconds)) {
+    return DASH;
+  }
+  const date = new Date(seconds * 1000);
+  const sameDay = date.toDateString() === now.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleString([], {
+        year: date.getFullYear() === now.getFullYear() ? undefined : 'numeric',
+        month: 'short',
+        day: 'numeric',
+        hour: '2-digit',
+        minute: '2-digit'
+      });
+}
+
+/** A metric value in at most 4 significant digits: 0.1234, 12.35, 1234. */
+export function formatMetric(value: number | null | undefined): string {
+  if (value === null || value === undefined) {
+    return DASH;
+  }
+  if (!isFinite(value)) {
+    return String(value);
+  }
+  return Math.abs(value) >= 1000 || Number.isInteger(value)
+    ? String(Math.round(value * 1000) / 1000)
+    : String(Number(value.toPrecision(4)));
+}
+
+/** The first non-empty line of a (multi-line) text. */
+export function firstLine(text: string | null | undefined): string {
+  if (!text) {
+    return '';
+  }
+  const line = text.split('\n').find(l => l.trim()) ?? '';
+  return line.trim();
+}
+
+/** Something thrown, as a message a person can read. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+// ---- status badges ---------------------------------------------------------
+
+/**
+ * How a status badge reads: `active` (queued, running: the item can still be
+ * stopped), `error` (failed, timed out), or `neutral` for every other ended
+ * or idle state (completed, stopped, paused). Ended items are never shown in
+ * an alarming colour, and only active ones get a Stop button.
+ */
+export type BadgeTone = 'active' | 'error' | 'neutral';
+
+export interface IBadge {
+  /** The text: the status with underscores as spaces ("timed out"). */
+  label: string;
+  tone: BadgeTone;
+  /** Classes for the badge node: `lepton-Badge lepton-mod-<tone> lepton-mod-<status>`. */
+  className: string;
+}
+
+const ACTIVE = new Set(['queued', 'running', 'starting', 'active']);
+const ERROR = new Set(['failed', 'timed_out', 'error', 'unreachable']);
+
+/** Whether a run or job in this status can still be stopped. */
+export function isActiveStatus(status: string | null | undefined): boolean {
+  return status === 'queued' || status === 'running';
+}
+
+/** The badge of a run, job, schedule or cluster status. */
+export function statusBadge(status: string | null | undefined): IBadge {
+  const value = status || 'unknown';
+  const tone: BadgeTone = ACTIVE.has(value)
+    ? 'active'
+    : ERROR.has(value)
+      ? 'error'
+      : 'neutral';
+  return {
+    label: value.replace(/_/g, ' '),
+    tone,
+    className: `lepton-Badge lepton-mod-${tone} lepton-mod-${value}`
+  };
+}
+
+// ---- progress texts --------------------------------------------------------
+
+/** The parts of a job that its progress text reads. */
+export interface IJobProgressInput {
+  status: string;
+  created_at?: number | null;
+  ended_at?: number | null;
+  elapsed?: number | null;
+  progress?: {
+    cell?: number | null;
+    cells?: number | null;
+    completed?: number | null;
+  } | null;
+}
+
+/** "cell 3/7 · 12 s" for a running job, the elapsed time otherwise. */
+export function jobProgressText(job: IJobProgressInput, now?: Date): string {
+  const progress = job.progress ?? {};
+  if (job.status === 'running') {
+    const parts: string[] = [];
+    if (progress.cell && progress.cells) {
+      parts.push(`cell ${progress.cell}/${progress.cells}`);
+    } else if (progress.cells) {
+      parts.push(`${progress.completed ?? 0}/${progress.cells} cells`);
+    } else {
+      parts.push('starting');
+    }
+    parts.push(formatDuration(job.elapsed));
+    return parts.join(' · ');
+  }
+  if (job.status === 'queued') {
+    return `queued ${formatTime(job.created_at, now)}`;
+  }
+  return known(job.elapsed)
+    ? `${formatDuration(job.elapsed)}, ended ${formatTime(job.ended_at, now)}`
+    : `ended ${formatTime(job.ended_at, now)}`;
+}
+
+/** The parts of a run that its progress text reads. */
+export interface IRunProgressInput {
+  status: string;
+  framework?: string;
+  params?: { [key: string]: unknown };
+  /** The last reported step (from the list's `step`, or the metrics read). */
+  step?: number | null;
+}
+
+function positiveInt(value: unknown): number | null {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0
+    ? value
+    : null;
+}
+
+/**
+ * How many epochs a run was asked for: `params.epochs` (Keras fits), else
+ * `params.config.epochs` (a per-worker loop's config), else null.
+ */
+export function runEpochs(params: IRunProgressInput['params']): number | null {
+  if (!params) {
+    return null;
+  }
+  const direct = positiveInt(params['epochs']);
+  if (direct) {
+    return direct;
+  }
+  const config = params['config'];
+  if (config && typeof config === 'object' && !Array.isArray(config)) {
+    return positiveInt((config as { [key: string]: unknown })['epochs']);
+  }
+  return null;
+}
+
+/**
+ * "epoch 3/10" (Keras fits report one step per epoch, 0-based), "step 120",
+ * "step 120 · 10 epochs", "10 epochs" before the first report, "queued" or
+ * "waiting" when nothing is known.
+ */
+export function runProgressText(run: IRunProgressInput): string {
+  const epochs = runEpochs(run.params);
+  const step = known(run.step) ? run.step : null;
+  if (step === null) {
+    if (epochs) {
+      return `${epochs} epoch${epochs === 1 ? '' : 's'}`;
+    }
+    return run.status === 'queued'
+      ? 'queued'
+      : run.status === 'running'
+        ? 'waiting'
+        : '';
+  }
+  if (epochs && run.framework === 'keras') {
+    return `epoch ${Math.min(step + 1, epochs)}/${epochs}`;
+  }
+  return epochs ? `step ${step} · ${epochs} epochs` : `step ${step}`;
+}
+
+/**
+ * The fraction of a run done, when the run says how far it goes (Keras
+ * epochs); null otherwise.
+ */
+export function runFraction(run: IRunProgressInput): number | null {
+  const epochs = runEpochs(run.params);
+  if (run.status === 'completed') {
+    return 1;
+  }
+  if (!epochs || run.framework !== 'keras' || !known(run.step)) {
+    return null;
+  }
+  return Math.max(0, Math.min(1, (run.step + 1) / epochs));
+}
+
+/**
+ * The last values of a run's metrics, train before validation, as
+ * "loss 0.1234 · val_loss 0.2345" (at most `max` of them).
+ */
+export function metricsText(
+  metrics: { [name: string]: number } | null | undefined,
+  max = 2
+): string {
+  if (!metrics) {
+    return '';
+  }
+  return Object.keys(metrics)
+    .sort(compareMetrics)
+    .slice(0, max)
+    .map(name => `${name} ${formatMetric(metrics[name])}`)
+    .join(' · ');
+}
+
+/** Train and validation values share a chart: `val_loss` belongs with `loss`. */
+export function metricFamily(name: string): string {
+  return name.startsWith('val_') ? name.slice(4) : name;
+}
+
+/**
+ * The order metrics are shown in: the `loss` family first, then by family
+ * name; in a family the training value before the validation one.
+ */
+export function compareMetrics(a: string, b: string): number {
+  const fa = metricFamily(a);
+  const fb = metricFamily(b);
+  if (fa !== fb) {
+    if (fa === 'loss' || fb === 'loss') {
+      return fa === 'loss' ? -1 : 1;
+    }
+    return fa < fb ? -1 : 1;
+  }
+  const va = a.startsWith('val_');
+  const vb = b.startsWith('val_');
+  return va === vb ? (a < b ? -1 : a > b ? 1 : 0) : va ? 1 : -1;
+}

@@ -12,7 +12,8 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
 
-test: $(STAMP) browser-deps postgres-deps  ## every suite: unit, server, kernel, training, fault, browser
+test: $(STAMP) browser-deps postgres-deps  ## every suite: TS lint + jest, then unit, server, kernel, training, fault, browser
+	cd labextension && { test -d node_modules/jest || npm ci; } && npm run lint && npm test
 	$(BIN)/pytest
 
 lab: $(STAMP)  ## JupyterLab with the Lepton Lab extension

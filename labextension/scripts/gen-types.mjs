@@ -25,7 +25,8 @@ import * as prettier from 'prettier';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
-const output = resolve(process.argv[2] ?? join(root, 'src', 'openapi.ts'));
+const target = join(root, 'src', 'openapi.ts');
+const output = resolve(process.argv[2] ?? target);
 
 function python() {
   if (process.env.PYTHON) {
@@ -71,10 +72,11 @@ try {
   const banner =
     '/**\n * The types of the Lepton Lab REST API, generated from its OpenAPI document\n' +
     ' * by `npm run gen:types` (scripts/gen-types.mjs). Do not edit by hand.\n */\n';
-  const config = (await prettier.resolveConfig(output)) ?? {};
+  // formatted as the checked-in file is, wherever the output goes
+  const config = (await prettier.resolveConfig(target)) ?? {};
   const formatted = await prettier.format(banner + astToString(ast), {
     ...config,
-    filepath: output
+    filepath: target
   });
   const previous = existsSync(output) ? readFileSync(output, 'utf-8') : null;
   if (previous !== formatted) {

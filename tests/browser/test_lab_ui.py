@@ -255,7 +255,8 @@ def wait_device(switch: Any, device: str, timeout_ms: int = UI_TIMEOUT_MS) -> No
 
     expect(switch).to_have_attribute("data-lepton-device", device, timeout=timeout_ms)
     expect(switch).not_to_have_attribute("data-lepton-busy", "true", timeout=timeout_ms)
-    expect(switch.locator(".jp-ToolbarButtonComponent")).to_have_text(device.upper(), timeout=timeout_ms)
+    button = switch.locator(".jp-ToolbarButtonComponent")
+    expect(button).to_have_text(device.upper(), timeout=timeout_ms)
 
 
 # --------------------------------------------------------------------------------------------

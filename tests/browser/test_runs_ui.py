@@ -59,12 +59,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
         yield server
 
 
-def open_sidebar(page: Any) -> Any:
+def open_sidebar(pg: Any) -> Any:
     from playwright.sync_api import expect
 
-    sidebar = page.locator("#lepton-sidebar")
+    sidebar = pg.locator("#lepton-sidebar")
     if not sidebar.is_visible():  # a click on the tab of an open panel would close it
-        page.locator(".jp-SideBar [data-id='lepton-sidebar']").click()
+        pg.locator(".jp-SideBar [data-id='lepton-sidebar']").click()
     expect(sidebar).to_be_visible()
     return sidebar
 
@@ -82,7 +82,7 @@ def points(panel: Any, series: str) -> int:
     return int(curve.get_attribute("data-lepton-points") or 0)
 
 
-def test_worker_table_fits_the_default_sidebar(lab: BrowserLab, page: Any) -> None:
+def test_worker_table_fits_the_default_sidebar(lab: BrowserLab, page: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
     lab.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 2)
@@ -109,7 +109,7 @@ def test_worker_table_fits_the_default_sidebar(lab: BrowserLab, page: Any) -> No
     shot(page, "runs-sidebar-workers.png")
 
 
-def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: Any) -> None:
+def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
     name = "runs.ipynb"
@@ -193,9 +193,7 @@ def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: An
     expect(panel).to_have_attribute("data-lepton-run-status", "stopped", timeout=60_000)
     expect(panel.locator(".lepton-run-panel-status")).to_have_text("stopped")
     expect(stop).to_be_hidden()
-    expect(panel.locator(".lepton-run-event[data-kind='stopped']")).to_have_count(
-        1, timeout=30_000
-    )
+    expect(panel.locator(".lepton-run-event[data-kind='stopped']")).to_have_count(1, timeout=30_000)
     assert run_record(lab, run_id)["status"] == "stopped"
     # the sidebar follows: a neutral "stopped" badge and no Stop button
     expect(row).to_have_attribute("data-lepton-run-status", "stopped", timeout=30_000)

@@ -75,6 +75,12 @@ def run_record(lab: BrowserLab, run_id: str) -> dict:
     return body
 
 
+def list_runs(lab: BrowserLab) -> list[dict]:
+    code, body = lab.request("GET", "lepton-lab/api/runs?limit=10")
+    assert code == 200, (code, body)
+    return body["runs"]
+
+
 def points(panel: Any, series: str) -> int:
     curve = panel.locator(f"path.lepton-run-curve[data-lepton-series='{series}']")
     if not curve.count():
@@ -130,6 +136,18 @@ def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: An
     expect(row).to_have_attribute("data-lepton-run-status", "running", timeout=60_000)
     expect(row.locator(".lepton-run-status")).to_have_text("running")
     expect(row.locator("button.lepton-run-stop")).to_be_visible()
+
+    # progress and the last metrics, as far as the server's list tells them (`step` and
+    # `last_metrics`; an older server sends neither)
+    def listed() -> dict | None:
+        run = next(r for r in list_runs(lab) if r["id"] == run_id)
+        return run if "step" not in run or run["step"] is not None else None
+
+    run = wait_for(listed, 30, "the run's step in GET runs")
+    if "step" in run:
+        expect(row.locator(".lepton-run-progress")).to_have_text(re.compile(r"^step \d+"))
+        expect(row.locator(".lepton-run-metrics")).to_contain_text("loss", timeout=10_000)
+    print("sidebar row:", row.inner_text().replace("\n", " | "))
 
     # the Run-as-job dialog offers the server's executors (or "local" on a server without
     # GET config)

@@ -6,7 +6,8 @@
    ``loss`` and ``val_loss`` every 0.2 s) is listed in the sidebar's Runs section; opening it
    shows a main-area panel whose curves grow between two looks; closing the notebook's tab (its
    kernel, which drives the run, stays) keeps the panel live; Stop in the panel stops the run:
-   "stopped" in the panel, in the sidebar and through ``GET runs/{id}``.
+   "stopped" in the panel, in the sidebar and through ``GET runs/{id}``; after a reload the
+   panel is restored with the layout.
 
 Screenshots go to ``test-artifacts/browser/``.
 """
@@ -219,3 +220,9 @@ def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: An
     expect(row.locator("button.lepton-run-stop")).to_be_hidden()
     expect(panel).to_have_attribute("data-lepton-run-complete", "true", timeout=30_000)
     shot(page, "runs-panel-stopped.png")
+
+    # the panel comes back with the layout after a reload (its WidgetTracker restores it)
+    page.goto(f"{lab.url}lab?token={lab.token}", wait_until="domcontentloaded")
+    restored = page.locator(f".lepton-RunPanel[data-lepton-run='{run_id}']")
+    expect(restored).to_have_attribute("data-lepton-run-status", "stopped", timeout=60_000)
+    expect(restored.locator("path.lepton-run-curve")).to_have_count(2)

@@ -1,0 +1,133 @@
+import { Widget } from '@lumino/widgets';
+
+import { workerTable } from '../src/cluster';
+import { LeptonModels } from '../src/models';
+import { RunsSection } from '../src/runs';
+import { StubServer } from './stub-server';
+
+const GiB = 1024 ** 3;
+
+describe('worker table', () => {
+  it('has three short columns, and a GPU column only with GPUs', () => {
+    const worker = {
+      name: '0',
+      address: 'tcp://127.0.0.1:1',
+      nthreads: 2,
+      memory_limit: 4 * GiB,
+      memory_used: GiB,
+      cpu: 12.5,
+      status: 'running',
+      gpu: null
+    };
+    const table = workerTable([worker]);
+    expect([...table.querySelectorAll('th')].map(th => th.textContent)).toEqual(
+      ['Worker', 'CPU', 'Memory']
+    );
+    const row = table.querySelector('tr.lepton-worker') as HTMLElement;
+    expect(row.dataset.leptonWorker).toBe('0');
+    expect(row.querySelector('.lepton-worker-memory')?.textContent).toBe(
+      '1.00 / 4.00 GiB'
+    );
+    expect(
+      row.querySelector('.lepton-worker-name')?.getAttribute('title')
+    ).toContain('threads: 2');
+
+    const gpu = {
+      name: 'A100',
+      utilization: 50,
+      memory_used: GiB,
+      memory_total: 40 * GiB
+    };
+    const withGpu = workerTable([{ ...worker, gpu }]);
+    expect(withGpu.querySelectorAll('th')).toHaveLength(4);
+    expect(withGpu.querySelector('.lepton-worker-gpu')?.textContent).toBe(
+      '50%'
+    );
+    expect(workerTable([]).querySelector('.lepton-no-workers')).not.toBeNull();
+  });
+});
+
+describe('runs section', () => {
+  it('lists runs with their badge, progress and metrics; Stop only while active', async () => {
+    const runs = [
+      {
+        id: 'r2',
+        name: 'fit',
+        framework: 'torch',
+        status: 'running',
+        params: {},
+        world_size: 2,
+        created_at: 2,
+        step: 41,
+        last_metrics: { val_loss: 0.5, loss: 0.25 }
+      },
+      {
+        id: 'r1',
+        name: 'old',
+        framework: 'keras',
+        status: 'failed',
+        params: { epochs: 5 },
+        world_size: 2,
+        created_at: 1,
+        step: 1,
+        error: '\nValueError: bad batch\nmore',
+        error_rank: 1
+      }
+    ];
+    const server = new StubServer().on('GET runs?limit=10', { body: { runs } });
+    const models = new LeptonModels({ client: server.client() });
+    const opened: string[] = [];
+    const section = new RunsSection({
+      model: models.runs,
+      openRun: run => opened.push(run.id)
+    });
+    Widget.attach(section, document.body);
+    await models.runs.refresh();
+
+    const rows = section.node.querySelectorAll<HTMLElement>('li.lepton-run');
+    expect([...rows].map(r => r.dataset.leptonRun)).toEqual(['r2', 'r1']);
+    const [running, failed] = rows;
+    expect(running.querySelector('.lepton-run-progress')?.textContent).toBe(
+      'step 41'
+    );
+    expect(running.querySelector('.lepton-run-metrics')?.textContent).toBe(
+      'loss 0.25 · val_loss 0.5'
+    );
+    expect(running.querySelector<HTMLElement>('.lepton-run-stop')?.hidden).toBe(
+      false
+    );
+    expect(running.querySelector('.lepton-run-status')?.className).toContain(
+      'lepton-mod-active'
+    );
+    expect(failed.querySelector('.lepton-run-progress')?.textContent).toBe(
+      'epoch 2/5'
+    );
+    expect(failed.querySelector<HTMLElement>('.lepton-run-stop')?.hidden).toBe(
+      true
+    );
+    expect(failed.querySelector('.lepton-run-error')?.textContent).toBe(
+      'rank 1: ValueError: bad batch'
+    );
+    failed.querySelector<HTMLButtonElement>('.lepton-run-name')?.click();
+    expect(opened).toEqual(['r1']);
+
+    // an ended run: a neutral badge, no Stop; the row is the same node, updated in place
+    server.on('GET runs?limit=10', {
+      body: { runs: [{ ...runs[0], status: 'completed' }, runs[1]] }
+    });
+    await models.runs.refresh();
+    const again = section.node.querySelector<HTMLElement>(
+      "li.lepton-run[data-lepton-run='r2']"
+    );
+    expect(again).toBe(running);
+    expect(again?.querySelector('.lepton-run-status')?.className).toContain(
+      'lepton-mod-neutral'
+    );
+    expect(again?.querySelector<HTMLElement>('.lepton-run-stop')?.hidden).toBe(
+      true
+    );
+    Widget.detach(section);
+    section.dispose();
+    models.dispose();
+  });
+});

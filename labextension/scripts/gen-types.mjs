@@ -36,25 +36,14 @@ function python() {
   return existsSync(venv) ? venv : 'python3';
 }
 
-/** The document as JSON text, from the package's module. */
+/** The document as JSON text, as the package's module prints it. */
 function documentText(py) {
-  const run = args =>
-    execFileSync(py, args, {
-      cwd: resolve(root, '..'),
-      encoding: 'utf-8',
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ['ignore', 'pipe', 'inherit']
-    });
-  const text = run(['-m', 'lepton_lab.server.openapi']);
-  if (text.trim()) {
-    return text;
-  }
-  // A module that does not print yet: ask its function.
-  return run([
-    '-c',
-    'import json; from lepton_lab.server.openapi import openapi_document; ' +
-      'print(json.dumps(openapi_document(), indent=1))'
-  ]);
+  return execFileSync(py, ['-m', 'lepton_lab.server.openapi'], {
+    cwd: resolve(root, '..'),
+    encoding: 'utf-8',
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'inherit']
+  });
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'lepton-openapi-'));

@@ -86,8 +86,9 @@ def overhead(work: Path, env: dict, seconds: float, repeat: int) -> tuple[float,
 
 
 def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
-    from lepton_lab.jobs.service import JobService, create_job, installed_kernels
+    from lepton_lab.jobs.dispatcher import Dispatcher
     from lepton_lab.jobs.spec import validate_job
+    from lepton_lab.jobs.submission import create_job, installed_kernels
     from lepton_lab.store.jobs import open_job_store
 
     nb = notebook(work / "tp.ipynb", 0.0)
@@ -107,7 +108,7 @@ def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
     store = open_job_store()
     state = Path(os.environ["LEPTON_LAB_STATE_DIR"])
     spec = validate_job({"path": str(nb)}, None, installed_kernels())
-    service = JobService(store, state, concurrency=2, name="bench")
+    service = Dispatcher(store, state, concurrency=2, name="bench")
     t0 = time.perf_counter()
     ids = [create_job(store, state, spec)["id"] for _ in range(count)]
     service.start()
@@ -124,19 +125,18 @@ def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
 def firing(work: Path, seconds: float) -> list[float]:
     import re
 
-    from lepton_lab.jobs.api import create_schedule
-    from lepton_lab.jobs.service import JobService
-    from lepton_lab.store.jobs import open_job_store
+    from lepton_lab.jobs.dispatcher import Dispatcher
+    from lepton_lab.services.schedules import ScheduleService
+    from lepton_lab.store import open_store
 
-    store = open_job_store()
+    store = open_store()
     nb = notebook(work / "fire.ipynb", 0.0)
-    sched = create_schedule(
-        store,
-        {"path": str(nb), "cron": "* * * * * *", "overlap": "queue"},
-        None,
-        {"python3"},
-    )
-    service = JobService(
+    state = Path(os.environ["LEPTON_LAB_STATE_DIR"])
+    schedules = ScheduleService(store, state, kernels=lambda: {"python3"})
+    sched = schedules.create(
+        {"path": str(nb), "cron": "* * * * * *", "overlap": "queue"}
+    ).model_dump()
+    service = Dispatcher(
         store, Path(os.environ["LEPTON_LAB_STATE_DIR"]), concurrency=1, name="bench-fire"
     )
     service.start()
@@ -180,7 +180,7 @@ def main() -> None:
         print(f"\n2. throughput: {args.jobs} trivial notebooks, 2 at a time")
         queued, plain = throughput(work, env, args.jobs)
         print(f"{'how':<32} {'seconds':>8} {'jobs/min':>9}")
-        print(f"{'job queue (JobService)':<32} {queued:>8.1f} {60 * args.jobs / queued:>9.1f}")
+        print(f"{'job queue (Dispatcher)':<32} {queued:>8.1f} {60 * args.jobs / queued:>9.1f}")
         print(
             f"{'papermill commands, 2 parallel':<32} {plain:>8.1f} {60 * args.jobs / plain:>9.1f}"
         )

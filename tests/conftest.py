@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.settings import config_sections
+
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
@@ -42,7 +44,7 @@ def installed_kernelspecs(jp_env_jupyter_path):
 def jp_server_config(lab_config):
     return {
         "ServerApp": {"jpserver_extensions": {"lepton_lab": True}},
-        "LeptonLab": lab_config,
+        **config_sections(lab_config),
     }
 
 

@@ -58,8 +58,9 @@ def run_demo(address: str | None, epochs: int) -> int:
     import dask.array as da
 
     import lepton_lab as ll
-    from lepton_lab.cli.main import CLIError, format_status
-    from lepton_lab.cluster.attach import embedded_cluster, scheduler_identity
+    from lepton_lab.cli.common import CLIError, format_status
+    from lepton_lab.cluster.attach import embedded_cluster
+    from lepton_lab.cluster.scheduler import scheduler_identity
 
     t0 = time.perf_counter()
     client = ll.attach(address)
@@ -137,11 +138,13 @@ def run_demo_job(epochs: int) -> None:
 
     import nbformat
 
-    from lepton_lab.cli.main import CLIError
+    from lepton_lab.cli.common import CLIError
     from lepton_lab.config.settings import state_dir
-    from lepton_lab.jobs.service import JobService, create_job, installed_kernels
+    from lepton_lab.jobs.dispatcher import Dispatcher
     from lepton_lab.jobs.spec import validate_job
-    from lepton_lab.store.jobs import open_job_store
+    from lepton_lab.jobs.submission import create_job, installed_kernels
+    from lepton_lab.services.jobs import job_files
+    from lepton_lab.store import open_store
 
     kernels = installed_kernels()
     kernel = "lepton-cpu" if "lepton-cpu" in kernels else "python3"
@@ -152,7 +155,7 @@ def run_demo_job(epochs: int) -> None:
         nb.cells = [params, nbformat.v4.new_code_cell(EVALUATION)]
         path = Path(tmp, "evaluate_digits.ipynb")
         nbformat.write(nb, path)
-        store = open_job_store()
+        store = open_store()
         spec = validate_job(
             {
                 "path": str(path),
@@ -165,7 +168,7 @@ def run_demo_job(epochs: int) -> None:
         job = create_job(store, state_dir(), spec, message="submitted by the demo")
         print(f"running notebook job {job['id']} with papermill (kernel {kernel}) ...")
         t0 = time.perf_counter()
-        record = JobService(store, state_dir(), concurrency=1, name="demo").run_foreground(
+        record = Dispatcher(store, state_dir(), concurrency=1, name="demo").run_foreground(
             job["id"]
         )
     if record["status"] != "completed":
@@ -175,5 +178,5 @@ def run_demo_job(epochs: int) -> None:
         f"job {job['id']} completed in {time.perf_counter() - t0:.1f} s: "
         f"{record['progress'].get('completed')} of {record['progress'].get('cells')} cells, "
         f"accuracy {metrics.get('accuracy', float('nan')):.3f}; output "
-        f"{Path(record['output_dir']) / 'output.ipynb'}"
+        f"{job_files(record).output}"
     )

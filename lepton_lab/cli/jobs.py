@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.services.jobs import JobService, job_files
+from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
 EXIT_FAILED = 1
@@ -83,7 +85,9 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--kernel", help="kernelspec (default: the notebook's own)")
     p.add_argument("--timeout", type=float, help="seconds before the job is ended as timed_out")
-    p.add_argument("--executor", choices=("local", "dask"), help="where the job runs")
+    p.add_argument(
+        "--executor", help="where the job runs: an installed executor (default: local)"
+    )
     p.add_argument("--cwd", help="working directory (default: the notebook's folder)")
     p.add_argument("--name", help="a name to show instead of the notebook's")
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")
@@ -117,7 +121,7 @@ def _print_failure(job: dict[str, Any]) -> None:
     print(f"lepton-lab: job {job['id']} {job['status']}", file=sys.stderr)
     if job["error"]:
         print(job["error"], file=sys.stderr)
-    print(f"output notebook: {Path(job['output_dir']) / 'output.ipynb'}", file=sys.stderr)
+    print(f"output notebook: {job_files(job).output}", file=sys.stderr)
 
 
 # -- run / schedule ------------------------------------------------------------------------
@@ -125,18 +129,16 @@ def _print_failure(job: dict[str, Any]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lepton_lab.config.settings import state_dir
-    from lepton_lab.jobs.service import LEASE, JobService, create_job, installed_kernels
-    from lepton_lab.jobs.spec import JOB_FIELDS, validate_job
-    from lepton_lab.store.jobs import open_job_store
+    from lepton_lab.jobs.dispatcher import LEASE, Dispatcher
 
     body = _job_body(args)
     body["retries"] = args.retries
     body["retry_backoff"] = args.retry_backoff
-    store = open_job_store()
-    spec = validate_job(body, None, installed_kernels(), JOB_FIELDS)
-    for warning in spec.warnings:
+    service = _jobs()
+    store = service.store
+    job = service.submit(body).model_dump()
+    for warning in job["warnings"]:
         print(f"lepton-lab: warning: {warning}", file=sys.stderr)
-    job = create_job(store, state_dir(), spec, message="submitted from the command line")
     if not args.wait:
         print(job["id"])
         if store.lease_holder(LEASE) is None:
@@ -146,27 +148,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 0
-    print(f"lepton-lab: job {job['id']}: {spec.notebook}", file=sys.stderr)
-    service = JobService(store, state_dir(), concurrency=1, name="cli")
-    log = Path(job["output_dir"]) / "job.log"
+    print(f"lepton-lab: job {job['id']}: {job['notebook']}", file=sys.stderr)
+    dispatcher = Dispatcher(store, state_dir(), concurrency=1, name="cli")
     offset = 0
 
     def follow() -> None:
         nonlocal offset
-        if args.quiet or not log.exists():
+        if args.quiet:
             return
-        with open(log, "rb") as f:
-            f.seek(offset)
-            chunk = f.read()
-        offset += len(chunk)
-        if chunk:
-            sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
+        offset = _print_log(service, job["id"], offset)
 
     started = time.monotonic()
     while True:
         try:
-            record = service.run_foreground(job["id"], on_step=follow)
+            record = dispatcher.run_foreground(job["id"], on_step=follow)
         except KeyboardInterrupt:
             follow()
             print(f"\nlepton-lab: job {job['id']} stopped", file=sys.stderr)
@@ -181,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if record["status"] == "completed":
         print(
             f"lepton-lab: job {job['id']} completed in {elapsed:.1f} s; output: "
-            f"{Path(record['output_dir']) / 'output.ipynb'}",
+            f"{job_files(record).output}",
             file=sys.stderr,
         )
         return 0
@@ -190,10 +185,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
-    from lepton_lab.jobs.api import create_schedule
-    from lepton_lab.jobs.service import installed_kernels
-    from lepton_lab.store.jobs import open_job_store
-
     body = _job_body(args)
     body.update(
         cron=args.cron,
@@ -202,7 +193,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         catchup=args.catchup,
         retries=args.retries,
     )
-    record = create_schedule(open_job_store(), body, None, installed_kernels())
+    record = _schedules().create(body).model_dump()
     print(record["id"])
     print(
         f"lepton-lab: next run {_when(record['next_fire_at'])} ({record['timezone']})",
@@ -214,14 +205,41 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 # -- jobs ----------------------------------------------------------------------------------
 
 
-def _store() -> Any:
-    from lepton_lab.store.jobs import open_job_store
+def _jobs() -> JobService:
+    """The jobs facade on this user's store (paths are the user's own: no root)."""
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.store import open_store
 
-    return open_job_store()
+    return JobService(open_store(), state_dir())
+
+
+def _schedules() -> ScheduleService:
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.store import open_store
+
+    return ScheduleService(open_store(), state_dir())
+
+
+def _print_log(service: JobService, job_id: str, offset: int) -> int:
+    """Print the job's log from ``offset`` (pages of the same reader REST uses); returns the
+    offset to continue from."""
+    from lepton_lab.contract.jobs import LogQuery
+
+    while True:
+        page = service.logs(job_id, LogQuery(offset=offset))
+        if page.text:
+            sys.stdout.write(page.text)
+            sys.stdout.flush()
+        if page.next == offset or page.next >= page.size:
+            return page.next
+        offset = page.next
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    jobs = _store().list_jobs(status=args.status, limit=args.limit)
+    from lepton_lab.contract.jobs import JobQuery
+
+    query = JobQuery(status=args.status, limit=args.limit)
+    jobs = [j.model_dump() for j in _jobs().list(query).jobs]
     if args.json:
         print(json.dumps(jobs, indent=2))
         return 0
@@ -235,7 +253,7 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
-    job = _store().get_job(args.id)
+    job = _jobs().get(args.id).model_dump()
     if args.json:
         print(json.dumps(job, indent=2))
         return 0
@@ -248,7 +266,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         f"kernel:     {job['kernel']}   executor: {job['executor']}",
         f"created:    {_when(job['created_at'])}   started: {_when(job['started_at'])}   "
         f"ended: {_when(job['ended_at'])}",
-        f"output:     {Path(job['output_dir']) / 'output.ipynb'}",
+        f"output:     {job_files(job).output}",
     ]
     if progress:
         lines.append(f"progress:   cell {progress.get('cell')} of {progress.get('cells')}")
@@ -266,19 +284,11 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_logs(args: argparse.Namespace) -> int:
-    store = _store()
-    job = store.get_job(args.id, details=False)
-    path = Path(job["output_dir"]) / "job.log"
+    service = _jobs()
     offset = 0
     while True:
-        if path.exists():
-            with open(path, "rb") as f:
-                f.seek(offset)
-                chunk = f.read()
-            offset += len(chunk)
-            sys.stdout.write(chunk.decode("utf-8", "replace"))
-            sys.stdout.flush()
-        if not args.follow or store.get_job(args.id, details=False)["status"] in (
+        offset = _print_log(service, args.id, offset)
+        if not args.follow or service.record(args.id, details=False)["status"] in (
             JOB_FINAL_STATUSES
         ):
             return 0
@@ -286,12 +296,12 @@ def cmd_jobs_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_jobs_stop(args: argparse.Namespace) -> int:
-    store = _store()
-    status = store.request_stop(args.id)
+    service = _jobs()
+    status = service.stop(args.id).status
     if status == "running" and args.wait:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            status = store.get_job(args.id, details=False)["status"]
+            status = service.record(args.id, details=False)["status"]
             if status in JOB_FINAL_STATUSES:
                 break
             time.sleep(0.2)
@@ -303,7 +313,7 @@ def cmd_jobs_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_schedules_list(args: argparse.Namespace) -> int:
-    schedules = _store().list_schedules()
+    schedules = [s.model_dump() for s in _schedules().list().schedules]
     if args.json:
         print(json.dumps(schedules, indent=2))
         return 0
@@ -318,23 +328,16 @@ def cmd_schedules_list(args: argparse.Namespace) -> int:
 
 
 def cmd_schedules_action(args: argparse.Namespace) -> int:
-    from lepton_lab.jobs.api import Schedule
-    from lepton_lab.jobs.service import JobService
-
-    store = _store()
-    schedule = Schedule(args.id, store)
-    schedule.record()  # unknown id: a readable error before anything changes
+    service = _schedules()
+    service.record(args.id)  # unknown id: a readable error before anything changes
     if args.action == "pause":
-        schedule.pause()
+        service.pause(args.id)
     elif args.action == "resume":
-        schedule.resume()
+        service.resume(args.id)
     elif args.action == "delete":
-        schedule.delete()
+        service.delete(args.id)
     elif args.action == "run":
-        from lepton_lab.config.settings import state_dir
-
-        service = JobService(store, state_dir(), name="cli")
-        print(service.submit_scheduled(schedule.record()))
+        print(service.run_now(args.id).id)
         return 0
     print(f"schedule {args.id}: {args.action}d")
     return 0
@@ -346,11 +349,11 @@ def cmd_schedules_action(args: argparse.Namespace) -> int:
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Dispatch jobs and fire schedules until SIGINT/SIGTERM."""
     from lepton_lab.config.settings import state_dir
-    from lepton_lab.jobs.service import JobService
-    from lepton_lab.store.jobs import open_job_store
+    from lepton_lab.jobs.dispatcher import Dispatcher
+    from lepton_lab.store import open_store
 
-    store = open_job_store()
-    service = JobService(store, state_dir(), concurrency=args.concurrency, name="daemon")
+    store = open_store()
+    service = Dispatcher(store, state_dir(), concurrency=args.concurrency, name="daemon")
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -10,51 +10,18 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
 
-from lepton_lab.cluster.manager import ClusterError, ClusterManager, ClusterSpec
-
-
-class CLIError(Exception):
-    """A failure to report as one line and exit status 2."""
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-def format_status(status: dict[str, Any]) -> str:
-    """The cluster status as a short table, the way `lepton-lab cluster status` prints it."""
-    lines = [
-        f"mode:       {status['mode']} ({status['reason']})",
-        f"status:     {status['status']}" + (f" - {status['error']}" if status["error"] else ""),
-        f"scheduler:  {status['scheduler_address']}",
-        f"dashboard:  {status['dashboard_link'] or '-'}",
-        f"workers:    {status['totals']['workers']}   threads: {status['totals']['threads']}   "
-        f"memory: {_human_bytes(status['totals']['memory_used'])} / "
-        f"{_human_bytes(status['totals']['memory_limit'])}   gpus: {status['totals']['gpus']}",
-    ]
-    if status["workers"]:
-        lines.append(f"  {'name':<8} {'address':<24} {'threads':>7} {'memory':>22} {'gpu'}")
-        for w in status["workers"]:
-            gpu = w["gpu"]["name"] if w["gpu"] else "-"
-            mem = f"{_human_bytes(w['memory_used'])} / {_human_bytes(w['memory_limit'])}"
-            lines.append(f"  {w['name']:<8} {w['address']:<24} {w['nthreads']:>7} {mem:>22} {gpu}")
-    return "\n".join(lines)
+from lepton_lab.cli.common import CLIError, format_status
+from lepton_lab.cluster.manager import ClusterError, ClusterManager
 
 
 def cmd_cluster_status(args: argparse.Namespace) -> int:
     from lepton_lab.cluster.attach import lab_scheduler_address
 
     address = args.address or lab_scheduler_address(timeout=5)
-    spec = ClusterSpec(
+    manager = ClusterManager(
         mode=address or "auto", dashboard_address="127.0.0.1:0", start_timeout=args.timeout
     )
-    manager = ClusterManager(spec)
     try:
         manager.start()
         status = manager.status()
@@ -98,8 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from lepton_lab.cli.jobs import ParamError
-    from lepton_lab.jobs.spec import JobRequestError
+    from lepton_lab.contract import RequestError
+    from lepton_lab.store import StoreVersionError
     from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
 
     args = build_parser().parse_args(argv)
@@ -109,13 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownJob, UnknownSchedule) as exc:
         print(f"lepton-lab: error: {exc}", file=sys.stderr)
         return 2
+    except OperationalError as exc:  # e.g. an unreachable PostgreSQL server
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"lepton-lab: error: cannot use the database: {reason}", file=sys.stderr)
+        return 2
     except (
         CLIError,
         ClusterError,
         TimeoutError,
         OSError,
-        JobRequestError,
+        RequestError,
         ParamError,
+        StoreVersionError,
         ValueError,
     ) as exc:
         print(f"lepton-lab: error: {exc}", file=sys.stderr)

@@ -2,12 +2,11 @@
 
 from lepton_lab.cluster.attach import attach, detach
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
-from lepton_lab.cluster.manager import ClusterError, ClusterManager, ClusterSpec, choose_mode
+from lepton_lab.cluster.manager import ClusterError, ClusterManager, choose_mode
 
 __all__ = [
     "ClusterError",
     "ClusterManager",
-    "ClusterSpec",
     "GpuProbe",
     "attach",
     "choose_mode",

@@ -80,10 +80,10 @@ def attach(address: str | None = None, *, timeout: float = 60.0) -> Client:
             _client = Client(target, timeout=timeout, set_as_default=True)
             return _client
         if _embedded is None:
-            from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
+            from lepton_lab.cluster.manager import ClusterManager
 
             # Embedded default: a small local cluster; no dashboard port to collide on.
-            manager = ClusterManager(ClusterSpec(mode="auto", dashboard_address="127.0.0.1:0"))
+            manager = ClusterManager(mode="auto", dashboard_address="127.0.0.1:0")
             manager.start()
             _embedded = manager
             atexit.register(detach)
@@ -110,13 +110,3 @@ def detach() -> None:
 
 def _normalise(address: str) -> str:
     return address if "://" in address else f"tcp://{address}"
-
-
-def scheduler_identity(client: Any) -> dict[str, Any]:
-    """The scheduler's identity with every worker, fetched for this call.
-
-    Not ``client.scheduler_info()``: that fetches into a shared attribute and returns it, and
-    the client's own 2-second refresh writes a worker-less identity into the same attribute,
-    so under contention the answer can lack the workers (a run then saw its workers "lost").
-    """
-    return client.sync(client.scheduler.identity, n_workers=-1)

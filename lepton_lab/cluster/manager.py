@@ -18,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lepton_lab.cluster.attach import scheduler_identity
+from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
+from traitlets.config import LoggingConfigurable
+
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
+from lepton_lab.cluster.scheduler import scheduler_identity
 
 log = logging.getLogger("lepton_lab.cluster")
 
@@ -81,23 +84,6 @@ def choose_mode(requested: str, probe: GpuProbe, cuda_installed: bool) -> ModeCh
 
 
 @dataclass
-class ClusterSpec:
-    """How the cluster should look; mirrors the server's ``c.LeptonLab.*`` settings."""
-
-    mode: str = "auto"
-    n_workers: int | None = None
-    threads_per_worker: int | None = None
-    memory_limit: str | int | None = "auto"
-    dashboard_address: str = "127.0.0.1:8787"
-    max_workers: int = 32
-    start_timeout: float = 120.0
-    #: Dask's statistical profiler samples every worker thread's stack every 10 ms; on
-    #: Python-heavy training steps that cost 24 % of Keras epoch time (bench/bench_keras.py),
-    #: so it is off unless asked for (the dashboard's Profile page is then empty).
-    worker_profiler: bool = False
-
-
-@dataclass
 class _State:
     status: str = "stopped"  # stopped | starting | running | error | closed
     error: str | None = None
@@ -107,11 +93,54 @@ class _State:
     events: collections.deque = field(default_factory=lambda: collections.deque(maxlen=100))
 
 
-class ClusterManager:
-    """Starts, watches, scales and stops one cluster. Blocking methods; call from threads."""
+class ClusterManager(LoggingConfigurable):
+    """Starts, watches, scales and stops one cluster. Blocking methods; call from threads.
 
-    def __init__(self, spec: ClusterSpec | None = None, probe: GpuProbe | None = None) -> None:
-        self.spec = spec or ClusterSpec()
+    Configured as ``c.ClusterManager.*``. To run another kind of cluster (dask-gateway,
+    dask-kubernetes...), subclass it, override :meth:`start_cluster` (and
+    :meth:`max_workers`), and name the class in ``c.LeptonLab.cluster_manager_class``.
+    """
+
+    mode = Unicode(
+        "auto",
+        config=True,
+        help="'auto' (Dask-CUDA when NVML finds GPUs, else CPU LocalCluster), 'local', 'cuda', "
+        "or the address of an existing scheduler (tcp://host:8786) that the lab attaches to "
+        "but never stops. An impossible value is reported in the cluster status and log "
+        "(not silently replaced by another mode).",
+    )
+    n_workers = Integer(
+        None, allow_none=True, config=True, help="Workers to start (default: Dask's choice)."
+    )
+    threads_per_worker = Integer(
+        None, allow_none=True, config=True, help="Threads per worker (default: Dask's choice)."
+    )
+    memory_limit = Unicode(
+        "auto", config=True, help="Memory limit per worker, e.g. '4GiB'; 'auto' splits RAM."
+    )
+    max_workers = Integer(32, config=True, help="Upper bound accepted by PATCH /cluster.")
+    dashboard_address = Unicode(
+        "127.0.0.1:8787", config=True, help="Where the Dask dashboard listens (loopback only)."
+    )
+    worker_profiler = Bool(
+        False,
+        config=True,
+        help="Run Dask's statistical profiler in the workers (feeds the dashboard's Profile "
+        "page). It samples every worker thread's stack every 10 ms, which cost 24 % of a "
+        "Python-heavy Keras epoch (bench/bench_keras.py), so it is off unless asked for.",
+    )
+    start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster to start.")
+    scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
+
+    @validate("n_workers", "threads_per_worker", "max_workers")
+    def _check_positive(self, proposal: dict[str, Any]) -> int | None:
+        value = proposal["value"]
+        if value is not None and value < 0:
+            raise TraitError(f"ClusterManager.{proposal['trait'].name} must be >= 0, got {value}")
+        return value
+
+    def __init__(self, probe: GpuProbe | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self._probe = probe
         self._state = _State()
         self._lock = threading.RLock()
@@ -172,13 +201,13 @@ class ClusterManager:
 
         try:
             choice = choose_mode(
-                self.spec.mode, self.probe, importlib.util.find_spec("dask_cuda") is not None
+                self.mode, self.probe, importlib.util.find_spec("dask_cuda") is not None
             )
             self._state.choice = choice
             if choice.kind == "external":
-                client = Client(choice.address, timeout=self.spec.start_timeout)
+                client = Client(choice.address, timeout=self.start_timeout)
             else:
-                self._cluster = self._start_cluster(choice.kind)
+                self._cluster = self.start_cluster(choice.kind)
                 client = Client(self._cluster)
             client.subscribe_topic("all", self._on_scheduler_event)
             self._client = client
@@ -202,17 +231,19 @@ class ClusterManager:
             self._state.choice.reason,
         )
 
-    def _start_cluster(self, kind: str) -> Any:
+    def start_cluster(self, kind: str) -> Any:
+        """Start the cluster the lab owns (``kind`` is ``local`` or ``cuda``), bound to
+        127.0.0.1; returns a Dask cluster object (``scheduler_address``, ``scale``, ``close``)."""
         kwargs: dict[str, Any] = {
             "host": "127.0.0.1",
-            "dashboard_address": self.spec.dashboard_address,
-            "memory_limit": self.spec.memory_limit,
+            "dashboard_address": self.dashboard_address,
+            "memory_limit": self.memory_limit,
         }
-        if self.spec.n_workers is not None:
-            kwargs["n_workers"] = self.spec.n_workers
-        if self.spec.threads_per_worker is not None:
-            kwargs["threads_per_worker"] = self.spec.threads_per_worker
-        if not self.spec.worker_profiler:
+        if self.n_workers is not None:
+            kwargs["n_workers"] = self.n_workers
+        if self.threads_per_worker is not None:
+            kwargs["threads_per_worker"] = self.threads_per_worker
+        if not self.worker_profiler:
             # merged into each nanny's copy of the dask config, so restarts keep it
             import dask.config
 
@@ -265,7 +296,7 @@ class ClusterManager:
         """
         thread = self._thread
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
-            thread.join(self.spec.start_timeout)
+            thread.join(self.start_timeout)
         with self._lock:
             if self._state.status == "closed":
                 return
@@ -316,7 +347,7 @@ class ClusterManager:
         s = self._state
         out: dict[str, Any] = {
             "mode": s.choice.kind if s.choice else None,
-            "requested_mode": self.spec.mode,
+            "requested_mode": self.mode,
             "reason": s.choice.reason if s.choice else None,
             "status": s.status,
             "error": s.error,
@@ -324,7 +355,7 @@ class ClusterManager:
             "scheduler_address": None,
             "dashboard_link": None,
             "startup_seconds": self.startup_seconds,
-            "max_workers": self.max_workers(),
+            "max_workers": self.worker_limit(),
             "workers": [],
             "totals": {"workers": 0, "threads": 0, "memory_limit": 0, "memory_used": 0, "gpus": 0},
             "events": list(s.events),
@@ -361,17 +392,18 @@ class ClusterManager:
             return None
 
     # -- control ---------------------------------------------------------------------------
-    def max_workers(self) -> int:
+    def worker_limit(self) -> int:
+        """How many workers scaling may ask for: one per GPU on Dask-CUDA."""
         if self.kind == "cuda":
             return max(self.probe.count, 1)
-        return self.spec.max_workers
+        return self.max_workers
 
-    def scale(self, n: int, timeout: float = 60) -> dict[str, Any]:
+    def scale(self, n: int, timeout: float | None = None) -> dict[str, Any]:
         """Scale an owned cluster to ``n`` workers and wait until the scheduler sees them."""
         if isinstance(n, bool) or not isinstance(n, int):
             raise ValueError(f"workers must be an integer, not {type(n).__name__}")
-        if n < 0 or n > self.max_workers():
-            raise ValueError(f"workers must be between 0 and {self.max_workers()}, got {n}")
+        if n < 0 or n > self.worker_limit():
+            raise ValueError(f"workers must be between 0 and {self.worker_limit()}, got {n}")
         if self._state.status != "running":
             raise ClusterError(f"the cluster is {self._state.status}, not running; try again later")
         if not self.owned:
@@ -380,6 +412,7 @@ class ClusterManager:
                 "scale it with the tool that started it (dask-jobqueue, dask-kubernetes, ...)"
             )
         self._cluster.scale(n)
+        timeout = self.scale_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(scheduler_identity(self._client)["workers"]) == n:

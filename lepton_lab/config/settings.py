@@ -28,7 +28,7 @@ def state_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Directory for the run/job store, artifacts and outputs; created on first use."""
     raw = override or os.environ.get(ENV_STATE_DIR) or Path(jupyter_data_dir()) / "lepton_lab"
     path = Path(raw).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: the store and job outputs
     return path
 
 

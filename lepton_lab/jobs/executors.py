@@ -31,7 +31,6 @@ from lepton_lab.jobs.workdir import (
     write_json_atomic,
 )
 
-EXECUTORS = ("local", "dask")
 POLL_SECONDS = 0.25
 
 
@@ -208,7 +207,13 @@ class LocalExecution:
 
 
 class LocalExecutor:
+    """A papermill runner process on this machine (forked from a warm process)."""
+
     name = "local"
+    description = "a papermill process on the machine that runs the lab"
+
+    def __init__(self, client_factory: Any = None) -> None:
+        del client_factory  # the local executor needs no cluster
 
     def start(self, files: JobFiles, job: dict[str, Any]) -> LocalExecution:
         return LocalExecution(files, job["id"], job["attempt"])
@@ -369,6 +374,7 @@ class DaskExecutor:
     """Runs attempts on the cluster that ``client_factory()`` connects to."""
 
     name = "dask"
+    description = "a task on a Dask worker of the lab's cluster; the notebook travels with it"
 
     def __init__(self, client_factory: Any) -> None:
         self._client_factory = client_factory

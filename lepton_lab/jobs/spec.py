@@ -1,8 +1,11 @@
 """What a job or a schedule asks for, checked before anything is stored.
 
-REST, the CLI and ``ll.jobs`` all validate here, so each says the same thing about the same
-mistake. Every problem is a :class:`JobRequestError` carrying the HTTP status REST answers with
-(400 for bad input, 404 for a notebook that is not there).
+The shapes, types and limits of requests are the contract's (:mod:`lepton_lab.contract.jobs`);
+this module adds only what needs the file system or the notebook: the path confined to the
+server's root, the notebook readable, the kernel installed, the parameters against the
+notebook's ``parameters`` cell, the executor installed, the cron expression and timezone real.
+REST, the CLI and ``ll.jobs`` all come through here, so each says the same about the same
+mistake.
 """
 
 from __future__ import annotations
@@ -14,44 +17,17 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from lepton_lab.jobs.executors import EXECUTORS
+from lepton_lab.contract import RequestError, json_type, parse
+from lepton_lab.contract.jobs import (
+    JobOptions,
+    JobRequest,
+    NotebookRequest,
+    ScheduleTiming,
+)
+from lepton_lab.jobs.plugins import check_executor
 
-OUTPUT_FORMATS = ("ipynb", "html")
-OVERLAP_POLICIES = ("skip", "queue")
-CATCHUP_POLICIES = ("once", "none")
-MAX_TIMEOUT = 7 * 24 * 3600.0
-MAX_RETRIES = 100
-
-JOB_FIELDS = {
-    "path",
-    "name",
-    "parameters",
-    "kernel",
-    "cwd",
-    "timeout",
-    "retries",
-    "retry_backoff",
-    "tags",
-    "output_formats",
-    "executor",
-    "allow_unknown",
-}
-SCHEDULE_FIELDS = (JOB_FIELDS - {"retry_backoff"}) | {
-    "cron",
-    "timezone",
-    "active",
-    "overlap",
-    "catchup",
-}
-SCHEDULE_EDITABLE = SCHEDULE_FIELDS - {"path", "cwd", "allow_unknown"}
-
-
-class JobRequestError(ValueError):
-    """A job or schedule request that cannot be accepted; ``status`` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+#: Kept for callers that caught it by this name; every request error is a RequestError.
+JobRequestError = RequestError
 
 
 @dataclass
@@ -73,22 +49,10 @@ class NotebookJob:
     warnings: list[str] = field(default_factory=list)
 
 
-def _type_name(value: Any) -> str:
-    return {
-        bool: "boolean",
-        int: "integer",
-        float: "number",
-        str: "string",
-        list: "array",
-        dict: "object",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
 def resolve_path(raw: Any, root: Path | None, what: str = "path") -> Path:
     """``raw`` made absolute; with a ``root`` (the server's), it must stay inside it."""
     if not isinstance(raw, str) or not raw.strip():
-        raise JobRequestError(f"'{what}' must be a non-empty string, got {_type_name(raw)}")
+        raise JobRequestError(f"'{what}' must be a non-empty string, got {json_type(raw)}")
     if "\x00" in raw:
         raise JobRequestError(f"'{what}' contains a NUL character")
     try:
@@ -180,7 +144,7 @@ def check_parameters(
 
     if not isinstance(parameters, dict):
         raise JobRequestError(
-            f"'parameters' must be a JSON object of name: value, got {_type_name(parameters)}"
+            f"'parameters' must be a JSON object of name: value, got {json_type(parameters)}"
         )
     warnings: list[str] = []
     for name, value in parameters.items():
@@ -222,105 +186,48 @@ def check_parameters(
         if not ok:
             raise JobRequestError(
                 f"parameter {name!r} must be {expected} (the notebook declares "
-                f"{name} = {declared[name].default}), got {_type_name(value)} {value!r}"
+                f"{name} = {declared[name].default}), got {json_type(value)} {value!r}"
             )
     return warnings
-
-
-def _number(body: dict[str, Any], key: str, default: Any, low: float, high: float) -> Any:
-    value = body.get(key, default)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise JobRequestError(f"'{key}' must be a number, got {_type_name(value)}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise JobRequestError(f"'{key}' must be a finite number")
-    # compared as is: float(10**400) would raise OverflowError
-    if not low <= value <= high:
-        raise JobRequestError(f"'{key}' must be between {low:g} and {high:g}, got {value}")
-    return float(value)
-
-
-def _integer(body: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
-    value = body.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise JobRequestError(f"'{key}' must be an integer, got {_type_name(value)}")
-    if not low <= value <= high:
-        raise JobRequestError(f"'{key}' must be between {low} and {high}, got {value}")
-    return value
-
-
-def _string(body: dict[str, Any], key: str, default: str, choices: tuple[str, ...] = ()) -> str:
-    value = body.get(key, default)
-    if not isinstance(value, str):
-        raise JobRequestError(f"'{key}' must be a string, got {_type_name(value)}")
-    if choices and value not in choices:
-        raise JobRequestError(f"'{key}' must be one of {', '.join(choices)}, got {value!r}")
-    if len(value) > 200:
-        raise JobRequestError(f"'{key}' is longer than 200 characters")
-    return value
-
-
-def _strings(body: dict[str, Any], key: str, default: list[str], choices=()) -> list[str]:
-    value = body.get(key, default)
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise JobRequestError(f"'{key}' must be a list of strings, got {_type_name(value)}")
-    if len(value) > 50 or any(len(v) > 100 for v in value):
-        raise JobRequestError(f"'{key}' takes at most 50 strings of at most 100 characters")
-    bad = [v for v in value if choices and v not in choices]
-    if bad:
-        raise JobRequestError(f"'{key}' may hold only {', '.join(choices)}, got {bad[0]!r}")
-    return list(dict.fromkeys(value))
-
-
-def check_fields(body: Any, allowed: set[str], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise JobRequestError(f"the request must be a JSON object, not {_type_name(body)}")
-    unknown = sorted(str(k) for k in set(body) - allowed)
-    if unknown:
-        raise JobRequestError(
-            f"unknown field(s) {', '.join(unknown)}; accepted: {', '.join(sorted(allowed))}"
-        )
-    for key in required:
-        if key not in body:
-            raise JobRequestError(f"missing field '{key}'")
-    return body
 
 
 def validate_job(
     body: Any,
     root: Path | None,
     kernels: set[str],
-    fields: set[str] = JOB_FIELDS,
     default_executor: str = "local",
+    model: type[NotebookRequest] = JobRequest,
 ) -> NotebookJob:
-    """Check a job request: notebook path (confined to ``root`` when given), kernel,
-    parameters against the notebook's declared ones, and the execution options."""
-    body = check_fields(body, fields, ("path",))
-    notebook = resolve_path(body["path"], root)
-    nb = check_notebook(notebook, body["path"])
-    allow_unknown = body.get("allow_unknown", False)
-    if not isinstance(allow_unknown, bool):
-        raise JobRequestError(f"'allow_unknown' must be a boolean, got {_type_name(allow_unknown)}")
-    kernel = body.get("kernel")
+    """Parse a job request (a dict, or an already parsed ``model``) and resolve it."""
+    request = body if isinstance(body, NotebookRequest) else parse(model, body)
+    return resolve_job(request, root, kernels, default_executor)
+
+
+def resolve_job(
+    request: NotebookRequest, root: Path | None, kernels: set[str], default_executor: str
+) -> NotebookJob:
+    """Check a parsed request against the file system: notebook path (confined to ``root``
+    when given), kernel, parameters against the notebook's declared ones, working folder and
+    executor."""
+    notebook = resolve_path(request.path, root)
+    nb = check_notebook(notebook, request.path)
+    kernel = request.kernel
     if kernel is None:
         kernel = nb.metadata.get("kernelspec", {}).get("name")
         if not kernel:
-            raise JobRequestError(
+            raise RequestError(
                 "the notebook names no kernel (metadata.kernelspec); choose one with 'kernel'"
             )
-    if not isinstance(kernel, str):
-        raise JobRequestError(f"'kernel' must be a string, got {_type_name(kernel)}")
     if kernel not in kernels:
-        raise JobRequestError(
+        raise RequestError(
             f"unknown kernel {kernel!r}; installed: {', '.join(sorted(kernels)) or 'none'}"
         )
     language = notebook_language(nb, kernel)
-    warnings = check_parameters(nb, body.get("parameters", {}), allow_unknown, kernel, language)
-    if "cwd" in body and body["cwd"] is not None:
-        cwd = resolve_path(body["cwd"], root, "cwd")
+    warnings = check_parameters(nb, request.parameters, request.allow_unknown, kernel, language)
+    if request.cwd is not None:
+        cwd = resolve_path(request.cwd, root, "cwd")
         if not cwd.is_dir():
-            raise JobRequestError(f"'cwd' {body['cwd']!r} is not a directory")
+            raise RequestError(f"'cwd' {request.cwd!r} is not a directory")
     else:
         cwd = notebook.parent
     return NotebookJob(
@@ -328,76 +235,37 @@ def validate_job(
         cwd=cwd,
         kernel=kernel,
         language=language,
-        parameters=dict(body.get("parameters", {})),
-        name=_string(body, "name", ""),
-        timeout=_number(body, "timeout", None, 0.1, MAX_TIMEOUT),
-        retries=_integer(body, "retries", 0, 0, MAX_RETRIES),
-        retry_backoff=_number(body, "retry_backoff", 1.0, 0.0, 3600.0) or 0.0,
-        tags=_strings(body, "tags", []),
-        output_formats=_strings(body, "output_formats", ["ipynb"], OUTPUT_FORMATS) or ["ipynb"],
-        executor=_string(body, "executor", default_executor, EXECUTORS),
+        parameters=dict(request.parameters),
+        name=request.name,
+        timeout=request.timeout,
+        retries=request.retries,
+        retry_backoff=getattr(request, "retry_backoff", 1.0),
+        tags=list(dict.fromkeys(request.tags)),
+        output_formats=list(dict.fromkeys(request.output_formats)) or ["ipynb"],
+        executor=check_executor(request.executor or default_executor),
         warnings=warnings,
     )
 
 
-@dataclass
-class ScheduleTiming:
-    cron: str
-    timezone: str
-    active: bool
-    overlap: str
-    catchup: str
-
-
-def check_cron(cron: Any, timezone: Any) -> tuple[str, str]:
+def check_timing(timing: ScheduleTiming) -> ScheduleTiming:
+    """The timing with its cron expression and timezone checked (and the cron trimmed)."""
     from croniter import croniter
 
-    if not isinstance(cron, str) or not cron.strip():
-        raise JobRequestError(f"'cron' must be a non-empty string, got {_type_name(cron)}")
-    fields = cron.split()
-    if len(fields) not in (5, 6) or not croniter.is_valid(cron):
-        raise JobRequestError(
-            f"'cron' {cron!r} is not a valid cron expression (5 fields: minute hour day "
+    cron = timing.cron.strip()
+    if len(cron.split()) not in (5, 6) or not croniter.is_valid(cron):
+        raise RequestError(
+            f"'cron' {timing.cron!r} is not a valid cron expression (5 fields: minute hour day "
             "month weekday, or 6 with seconds last, e.g. '* * * * * */10')"
         )
-    if not isinstance(timezone, str) or not timezone:
-        raise JobRequestError(f"'timezone' must be a string, got {_type_name(timezone)}")
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise JobRequestError(f"unknown timezone {timezone!r} (use an IANA name)") from None
-    return cron.strip(), timezone
-
-
-def validate_timing(body: dict[str, Any], current: dict[str, Any] | None = None) -> ScheduleTiming:
-    current = current or {}
-    cron, timezone = check_cron(
-        body.get("cron", current.get("cron")),
-        body.get("timezone", current.get("timezone", "UTC")),
-    )
-    active = body.get("active", current.get("active", True))
-    if not isinstance(active, bool):
-        raise JobRequestError(f"'active' must be a boolean, got {_type_name(active)}")
-    return ScheduleTiming(
-        cron=cron,
-        timezone=timezone,
-        active=active,
-        overlap=_string(body, "overlap", current.get("overlap", "skip"), OVERLAP_POLICIES),
-        catchup=_string(body, "catchup", current.get("catchup", "once"), CATCHUP_POLICIES),
-    )
+        ZoneInfo(timing.timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise RequestError(f"unknown timezone {timing.timezone!r} (use an IANA name)") from None
+    return timing.model_copy(update={"cron": cron})
 
 
 #: The job options a schedule stores and gives every job it fires (a job stores them too).
-SCHEDULED_JOB_FIELDS = (
-    "name",
-    "parameters",
-    "kernel",
-    "executor",
-    "timeout",
-    "retries",
-    "tags",
-    "output_formats",
-)
+SCHEDULED_JOB_FIELDS = tuple(JobOptions.model_fields)
 
 
 def schedule_fields(job: NotebookJob) -> dict[str, Any]:

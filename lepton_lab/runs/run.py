@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lepton_lab.store.database import RunStore, open_store
 
-if TYPE_CHECKING:
-    from lepton_lab.training.fit import RunDriver
+
+class Driver(Protocol):
+    """What a ``Run`` needs of the thread that drives it in this process (``ll.fit``'s
+    ``RunDriver``); named here so runs need not import training."""
+
+    finished: threading.Event
+    status: str
+    error: str | None
+    result: list[Any] | None
+
+    def request_stop(self) -> None: ...
 
 
 class Run:
@@ -22,7 +32,7 @@ class Run:
         self,
         run_id: str,
         store: RunStore | None = None,
-        driver: RunDriver | None = None,
+        driver: Driver | None = None,
         model_fn: Any = None,
     ) -> None:
         self.id = run_id
@@ -92,12 +102,10 @@ class Run:
         if self._driver is not None:
             self._driver.request_stop()
             return self.wait(timeout)
-        from distributed import Event
-
         from lepton_lab.cluster.attach import attach
-        from lepton_lab.training.context import stop_event_name
+        from lepton_lab.training.context import request_stop
 
-        Event(stop_event_name(self.id), client=attach()).set()
+        request_stop(self.id, attach())
         return self.status
 
     def metrics(self, since: int = 0) -> list[dict[str, Any]]:

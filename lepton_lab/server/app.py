@@ -16,10 +16,29 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Float, Integer, TraitError, Unicode, default, validate
+from traitlets import Bool, Integer, TraitError, Type, Unicode, default, validate
 
-from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
+from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.config import settings
+from lepton_lab.services.cluster import ClusterService
+from lepton_lab.services.jobs import JobService
+from lepton_lab.services.lab import LabServices
+from lepton_lab.services.runs import RunService
+from lepton_lab.services.schedules import ScheduleService
+
+#: ``c.LeptonLab.<old name>`` settings of the cluster, now ``c.ClusterManager.<new name>``;
+#: still honoured (with a warning) so existing config files keep working.
+LEGACY_CLUSTER_SETTINGS = {
+    "cluster_mode": "mode",
+    "n_workers": "n_workers",
+    "threads_per_worker": "threads_per_worker",
+    "memory_limit": "memory_limit",
+    "max_workers": "max_workers",
+    "dashboard_address": "dashboard_address",
+    "worker_profiler": "worker_profiler",
+    "cluster_start_timeout": "start_timeout",
+    "scale_timeout": "scale_timeout",
+}
 
 
 class LeptonLab(ExtensionApp):
@@ -27,36 +46,16 @@ class LeptonLab(ExtensionApp):
 
     name = "lepton_lab"
     load_other_extensions = True
+    classes = [ClusterManager]
 
-    cluster_mode = Unicode(
-        "auto",
+    cluster_manager_class = Type(
+        ClusterManager,
+        klass=ClusterManager,
         config=True,
-        help="'auto' (Dask-CUDA when NVML finds GPUs, else CPU LocalCluster), 'local', 'cuda', "
-        "or the address of an existing scheduler (tcp://host:8786) that the lab attaches to "
-        "but never stops. An impossible value is reported in the cluster status and log "
-        "(not silently replaced by another mode).",
+        help="The class that starts (or connects to) the lab's cluster; configure it as "
+        "c.ClusterManager.* (mode, n_workers, memory_limit...). Subclass it for other kinds "
+        "of clusters.",
     )
-    n_workers = Integer(
-        None, allow_none=True, config=True, help="Workers to start (default: Dask's choice)."
-    )
-    threads_per_worker = Integer(
-        None, allow_none=True, config=True, help="Threads per worker (default: Dask's choice)."
-    )
-    memory_limit = Unicode(
-        "auto", config=True, help="Memory limit per worker, e.g. '4GiB'; 'auto' splits RAM."
-    )
-    max_workers = Integer(32, config=True, help="Upper bound accepted by PATCH /cluster.")
-    dashboard_address = Unicode(
-        "127.0.0.1:8787", config=True, help="Where the Dask dashboard listens (loopback only)."
-    )
-    worker_profiler = Bool(
-        False,
-        config=True,
-        help="Run Dask's statistical profiler in the workers (feeds the dashboard's Profile "
-        "page; costs about a quarter of a Python-heavy training step's time).",
-    )
-    cluster_start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster.")
-    scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
     job_concurrency = Integer(
         None,
         allow_none=True,
@@ -88,13 +87,14 @@ class LeptonLab(ExtensionApp):
 
     @validate("job_executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
-        from lepton_lab.jobs.executors import EXECUTORS
+        from lepton_lab.jobs.plugins import executor_names
 
-        if proposal["value"] not in EXECUTORS:
-            raise TraitError(f"LeptonLab.job_executor must be one of {EXECUTORS}")
+        names = executor_names()
+        if proposal["value"] not in names:
+            raise TraitError(f"LeptonLab.job_executor must be one of {', '.join(names)}")
         return proposal["value"]
 
-    @validate("n_workers", "threads_per_worker", "max_workers", "job_concurrency")
+    @validate("job_concurrency")
     def _check_positive(self, proposal: dict[str, Any]) -> int | None:
         value = proposal["value"]
         if value is not None and value < 0:
@@ -106,40 +106,65 @@ class LeptonLab(ExtensionApp):
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
-        Path(self.state_dir).mkdir(parents=True, exist_ok=True)  # a configured one may not exist
+        Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # a configured one may not exist
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
         self.store = open_store(self.database_url)
-        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api")
-        self.cluster_manager = ClusterManager(
-            ClusterSpec(
-                mode=self.cluster_mode,
-                n_workers=self.n_workers,
-                threads_per_worker=self.threads_per_worker,
-                memory_limit=self.memory_limit,
-                dashboard_address=self.dashboard_address,
-                max_workers=self.max_workers,
-                start_timeout=self.cluster_start_timeout,
-                worker_profiler=self.worker_profiler,
-            )
-        )
+        self.cluster_manager = self.cluster_manager_class(parent=self, **self._legacy_cluster())
         runtime_dir = Path(self.serverapp.runtime_dir)
         runtime_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_file = runtime_dir / f"lepton-lab-cluster-{os.getpid()}.json"
         # Set before any kernel can start, so every kernel can find the cluster.
         self._export(settings.ENV_CLUSTER_FILE, str(self.cluster_file))
         self._write_cluster_file({"status": "starting"})
-        self.log.info("Lepton Lab: starting the cluster (cluster_mode=%s)", self.cluster_mode)
+        self.log.info("Lepton Lab: starting the cluster (mode=%s)", self.cluster_manager.mode)
         self.cluster_manager.start_in_background(on_done=self._publish_cluster)
         self._start_jobs()
+        self.services = self._services()
+
+    def _legacy_cluster(self) -> dict[str, Any]:
+        """Cluster settings given the old way (``c.LeptonLab.n_workers``)."""
+        given = self.config.get("LeptonLab", {})
+        moved = {}
+        for old, new in LEGACY_CLUSTER_SETTINGS.items():
+            if old in given:
+                self.log.warning(
+                    "Lepton Lab: c.LeptonLab.%s is deprecated; use c.ClusterManager.%s", old, new
+                )
+                moved[new] = given[old]
+        return moved
+
+    def _services(self) -> LabServices:
+        root, kernels, executor = self.root_dir, self.kernel_names, self.job_executor
+        state = Path(self.state_dir)
+        return LabServices(
+            cluster=ClusterService(
+                self.cluster_manager,
+                self.serverapp.kernel_spec_manager.get_all_specs,
+                executor,
+                self.features,
+            ),
+            runs=RunService(self.store, lambda: self.cluster_manager.client),
+            jobs=JobService(self.store, state, root, kernels, executor),
+            schedules=ScheduleService(self.store, state, root, kernels, executor),
+            pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
+        )
+
+    def features(self) -> dict[str, bool]:
+        """What this lab can do beyond the basics, for UIs to show or hide."""
+        from lepton_lab.cluster.gpus import probe_gpus
+
+        return {
+            "job_queue": self.run_jobs,
+            "gpu": probe_gpus().available,
+            "cluster_scaling": self.cluster_manager.owned,
+        }
 
     def _start_jobs(self) -> None:
-        from lepton_lab.jobs.service import JobService
-        from lepton_lab.store.jobs import open_job_store
+        from lepton_lab.jobs.dispatcher import Dispatcher
 
-        self.job_store = open_job_store(self.database_url)
-        self.job_service = JobService(
-            self.job_store,
+        self.dispatcher = Dispatcher(
+            self.store,
             Path(self.state_dir),
             concurrency=self.job_concurrency,
             dask_client=self._cluster_client,
@@ -147,10 +172,10 @@ class LeptonLab(ExtensionApp):
             name="server",
         )
         if self.run_jobs:
-            self.job_service.start()
+            self.dispatcher.start()
             self.log.info(
                 "Lepton Lab: job queue on (%d at once, default executor %s)",
-                self.job_service.concurrency,
+                self.dispatcher.concurrency,
                 self.job_executor,
             )
 
@@ -217,9 +242,9 @@ class LeptonLab(ExtensionApp):
         self.log.info("Lepton Lab: stopping (the cluster is closed only if the lab started it)")
         loop = asyncio.get_running_loop()
         if self.run_jobs:
-            await loop.run_in_executor(None, self.job_service.close)
+            await loop.run_in_executor(None, self.dispatcher.close)
         await loop.run_in_executor(None, self.cluster_manager.close)
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.services.pool.shutdown(wait=False, cancel_futures=True)
         for name, old in self._saved_environ.items():
             if old is None:
                 os.environ.pop(name, None)

@@ -1,51 +1,95 @@
-"""REST handlers under ``/lepton-lab/api``.
+"""REST handlers under ``/lepton-lab/api``: parse, call the service facade, serialize.
 
-Every handler is authenticated (``@tornado.web.authenticated``) and authorized
-(``@authorized``, resource ``lepton-lab``) like Jupyter's own APIs; XSRF stays on through
-``APIHandler``. Bad input is answered with a 4xx JSON error and never reaches the cluster.
+Each HTTP method is declared once with :func:`api`: that makes it authenticated
+(``@tornado.web.authenticated``) and authorized (``@authorized``, resource ``lepton-lab``)
+like Jupyter's own APIs, and records its :class:`Operation` (models, statuses), from which
+:mod:`lepton_lab.server.openapi` writes the OpenAPI document. XSRF stays on through
+``APIHandler``. Bad input is a 4xx JSON error that names the field; blocking work runs in the
+extension's thread pool, never on the IOLoop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import json
 import math
-import os
-import shutil
-import time
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from pydantic import BaseModel
 
-from lepton_lab.cluster.manager import ClusterError
-
-if TYPE_CHECKING:
-    from lepton_lab.server.app import LeptonLab
+from lepton_lab.contract import RequestError, parse, parse_query
+from lepton_lab.contract.cluster import ClusterStatus, Kernels, LabConfig, ScaleRequest
+from lepton_lab.contract.jobs import (
+    Job,
+    JobList,
+    JobLogs,
+    JobQuery,
+    JobRequest,
+    LogQuery,
+    OutputQuery,
+    Schedule,
+    ScheduleList,
+    SchedulePatch,
+    ScheduleRequest,
+)
+from lepton_lab.contract.runs import (
+    MetricsPage,
+    MetricsQuery,
+    Run,
+    RunList,
+    RunQuery,
+    StopAccepted,
+)
+from lepton_lab.services.lab import LabServices
 
 AUTH_RESOURCE = "lepton-lab"
 API = "/lepton-lab/api"
+M = TypeVar("M", bound=BaseModel)
 
 
-class RequestError(tornado.web.HTTPError):
+@dataclass(frozen=True)
+class Operation:
+    """What one route method takes and answers; the OpenAPI document is written from it."""
+
+    operation_id: str
+    summary: str
+    response: type[BaseModel] | None = None
+    status: int = 200
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    #: statuses besides 200/201/202/204, 403 (every route) and 404 (routes with an id)
+    errors: tuple[int, ...] = ()
+    #: non-model answers: media type -> JSON schema
+    content: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+def api(operation: Operation) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route method: authenticated, authorized, and described by ``operation``."""
+
+    def declare(method: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = tornado.web.authenticated(authorized(method))
+        guarded.operation = operation  # type: ignore[attr-defined]
+        return guarded
+
+    return declare
+
+
+class HTTPRequestError(tornado.web.HTTPError):
     """A 4xx whose JSON ``message`` says what was wrong, verbatim.
 
     Tornado %-formats ``log_message`` with ``args``; passing the text as an argument keeps a
-    user-supplied ``%`` from breaking the log line, and ``write_error`` below sends it as is.
+    user-supplied ``%`` from breaking the log line, and ``write_error`` sends it as is.
     """
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(status, "%s", message)
         self.message = message
-
-
-def client_error(status: int, message: str) -> RequestError:
-    return RequestError(status, message)
 
 
 def _no_constant(name: str) -> Any:
@@ -60,602 +104,316 @@ def _finite_float(text: str) -> float:
 
 
 class LeptonHandler(ExtensionHandlerMixin, APIHandler):
-    """Base for Lepton Lab's API handlers: JSON in and out, blocking work off the IOLoop."""
+    """Base of the API handlers: JSON in and out, services called off the IOLoop."""
 
     auth_resource = AUTH_RESOURCE
 
     @property
-    def lab(self) -> LeptonLab:
-        return self.extensionapp
+    def services(self) -> LabServices:
+        return self.extensionapp.services
 
-    async def offload(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking cluster calls in the extension's thread pool."""
+    async def call(self, fn: Callable[..., M], *args: Any) -> M:
+        """Run a blocking service call in the extension's pool; its RequestError becomes the
+        4xx it names."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.lab.executor, fn, *args)
+        try:
+            return await loop.run_in_executor(self.services.pool, fn, *args)
+        except RequestError as exc:
+            raise HTTPRequestError(exc.status, str(exc)) from None
 
-    def json_body(self) -> dict[str, Any]:
-        """The body as a JSON object of finite numbers and valid Unicode, or a 400.
+    def body(self, model: type[M], context: dict[str, Any] | None = None) -> M:
+        """The body as ``model``, or a 400 naming the problem.
 
         ``NaN``/``Infinity`` (and ``1e999``) and lone surrogate escapes parse in Python but
-        cannot be stored or sent back as JSON, so they are refused here, before any handler.
+        cannot be stored or sent back as JSON, so they are refused before the model sees them.
         """
         raw = self.request.body or b""
         if not raw.strip():
-            raise client_error(400, "the request body is empty; send a JSON object")
+            raise HTTPRequestError(400, "the request body is empty; send a JSON object")
         try:
             body = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise client_error(400, f"the request body is not valid JSON: {exc}") from exc
+            raise HTTPRequestError(400, f"the request body is not valid JSON: {exc}") from exc
         except RecursionError:
-            raise client_error(400, "the request body is nested too deeply") from None
+            raise HTTPRequestError(400, "the request body is nested too deeply") from None
         if not isinstance(body, dict):
-            raise client_error(
+            raise HTTPRequestError(
                 400, f"the request body must be a JSON object, not {type(body).__name__}"
             )
         try:
             json.dumps(body, ensure_ascii=False).encode("utf-8")
         except UnicodeEncodeError:
-            raise client_error(
+            raise HTTPRequestError(
                 400, "the request body holds text that is not valid Unicode (a lone surrogate)"
             ) from None
-        return body
+        try:
+            return parse(model, body, context)
+        except RequestError as exc:
+            raise HTTPRequestError(exc.status, str(exc)) from None
+
+    def query(self, model: type[M]) -> M:
+        try:
+            return parse_query(model, self.request.query_arguments)
+        except RequestError as exc:
+            raise HTTPRequestError(exc.status, str(exc)) from None
+
+    def reply(self, payload: BaseModel | dict[str, Any] | None, status: int = 200) -> None:
+        self.set_status(status)
+        if payload is None:
+            self.finish()
+            return
+        self.set_header("Content-Type", "application/json")
+        if isinstance(payload, BaseModel):
+            self.finish(payload.model_dump_json())
+        else:
+            self.finish(json.dumps(payload))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, RequestError):
+        if isinstance(exc, HTTPRequestError):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": exc.message, "reason": self._reason}))
             return
         super().write_error(status_code, **kwargs)
 
-    def write_json(self, payload: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(payload))
+
+# -- cluster ---------------------------------------------------------------------------------
 
 
 class ClusterHandler(LeptonHandler):
-    """The lab's cluster: status (GET) and scaling (PATCH ``{"workers": N}``)."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("getCluster", "Status of the lab's Dask cluster", ClusterStatus))
     async def get(self) -> None:
-        self.write_json(await self.offload(self.lab.cluster_manager.status))
+        self.reply(await self.call(self.services.cluster.status))
 
-    @tornado.web.authenticated
-    @authorized
+    @api(
+        Operation(
+            "scaleCluster",
+            "Scale the lab-owned cluster to a number of workers; waits until reached",
+            ClusterStatus,
+            body=ScaleRequest,
+            errors=(409,),
+        )
+    )
     async def patch(self) -> None:
-        body = self.json_body()
-        unknown = sorted(set(body) - {"workers"})
-        if unknown:
-            raise client_error(
-                400, f"unknown field(s) {', '.join(unknown)}; only 'workers' can be set"
-            )
-        if "workers" not in body:
-            raise client_error(400, "missing field 'workers' (the number of workers to scale to)")
-        workers = body["workers"]
-        if isinstance(workers, bool) or not isinstance(workers, int):
-            raise client_error(400, f"'workers' must be an integer, not {type(workers).__name__}")
-        manager = self.lab.cluster_manager
-        limit = manager.max_workers()
-        if not 0 <= workers <= limit:
-            raise client_error(400, f"'workers' must be between 0 and {limit}, got {workers}")
-        try:
-            status = await self.offload(manager.scale, workers, self.lab.scale_timeout)
-        except ClusterError as exc:
-            raise client_error(409, str(exc)) from exc
-        self.write_json(status)
+        limit = self.services.cluster.manager.worker_limit()
+        request = self.body(ScaleRequest, {"max_workers": limit})
+        self.reply(await self.call(self.services.cluster.scale, request))
 
 
 class KernelsHandler(LeptonHandler):
-    """Which kernelspec is CPU, which is GPU, and whether a GPU is really there."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("getKernels", "The CPU and GPU kernelspecs and whether a GPU is there", Kernels))
     async def get(self) -> None:
-        from lepton_lab.cluster.gpus import probe_gpus
-
-        specs = self.kernel_spec_manager.get_all_specs()
-        probe = await self.offload(probe_gpus)
-        kernels = []
-        for name, device in (("lepton-cpu", "cpu"), ("lepton-gpu", "gpu")):
-            spec = specs.get(name, {}).get("spec", {})
-            kernels.append(
-                {
-                    "name": name,
-                    "display_name": spec.get("display_name", name),
-                    "device": device,
-                    "installed": name in specs,
-                    "runs_on": "gpu" if device == "gpu" and probe.available else "cpu",
-                }
-            )
-        others = [
-            {"name": n, "display_name": s.get("spec", {}).get("display_name", n), "device": None}
-            for n, s in sorted(specs.items())
-            if n not in ("lepton-cpu", "lepton-gpu")
-        ]
-        self.write_json(
-            {
-                "gpu_available": probe.available,
-                "gpu_count": probe.count,
-                "gpu_names": list(probe.names),
-                "gpu_reason": probe.reason,
-                "kernels": kernels,
-                "other_kernels": others,
-            }
-        )
+        self.reply(await self.call(self.services.cluster.kernels))
 
 
-def _int_arg(handler: LeptonHandler, name: str, default: int, low: int, high: int) -> int:
-    raw = handler.get_query_argument(name, None)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise client_error(400, f"'{name}' must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise client_error(400, f"'{name}' must be between {low} and {high}, got {value}")
-    return value
+class ConfigHandler(LeptonHandler):
+    @api(Operation("getConfig", "Installed job executors and features of this lab", LabConfig))
+    async def get(self) -> None:
+        self.reply(await self.call(self.services.cluster.config))
+
+
+# -- runs ------------------------------------------------------------------------------------
 
 
 class RunsHandler(LeptonHandler):
-    """Runs, newest first; ``?status=`` filters, ``?limit=`` caps."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("listRuns", "Runs, newest first, with their progress", RunList, query=RunQuery))
     async def get(self) -> None:
-        from lepton_lab.store.schema import RUN_STATUSES
-
-        status = self.get_query_argument("status", None)
-        if status is not None and status not in RUN_STATUSES:
-            raise client_error(400, f"'status' must be one of {', '.join(RUN_STATUSES)}")
-        limit = _int_arg(self, "limit", 100, 1, 1000)
-        runs = await self.offload(self.lab.store.list_runs, status, limit)
-        self.write_json({"runs": runs})
+        self.reply(await self.call(self.services.runs.list, self.query(RunQuery)))
 
 
-class _RunBase(LeptonHandler):
-    """Looks up a run; the sub-routes derive from this so they answer only their own methods."""
-
-    async def run_record(self, run_id: str) -> dict[str, Any]:
-        from lepton_lab.store.database import UnknownRun
-
-        try:
-            return await self.offload(self.lab.store.get_run, run_id)
-        except UnknownRun as exc:
-            raise client_error(404, str(exc)) from None
-
-
-class RunHandler(_RunBase):
-    """One run: parameters, status, times, error, usage per rank and events."""
-
-    @tornado.web.authenticated
-    @authorized
+class RunHandler(LeptonHandler):
+    @api(Operation("getRun", "One run with its usage per rank and its events", Run))
     async def get(self, run_id: str) -> None:
-        self.write_json(await self.run_record(run_id))
+        self.reply(await self.call(self.services.runs.get, run_id))
 
 
-class RunMetricsHandler(_RunBase):
-    """Reported values after cursor ``?since=`` (0: from the start); poll with ``next``."""
-
-    @tornado.web.authenticated
-    @authorized
-    async def get(self, run_id: str) -> None:
-        from lepton_lab.store.database import UnknownRun
-
-        since = _int_arg(self, "since", 0, 0, 2**62)
-        limit = _int_arg(self, "limit", 10000, 1, 100000)
-        try:
-            page = await self.offload(self.lab.store.metrics, run_id, since, limit)
-        except UnknownRun as exc:
-            raise client_error(404, str(exc)) from None
-        self.write_json(page)
-
-
-class RunStopHandler(_RunBase):
-    """Ask a run's ranks to stop (they stop at their next report)."""
-
-    @tornado.web.authenticated
-    @authorized
-    async def post(self, run_id: str) -> None:
-        from lepton_lab.store.schema import FINAL_STATUSES
-
-        record = await self.run_record(run_id)
-        if record["status"] in FINAL_STATUSES:
-            raise client_error(409, f"run {run_id} has already ended ({record['status']})")
-        client = self.lab.cluster_manager.client
-        if client is None:
-            raise client_error(409, "the cluster is not running, so the run cannot be reached")
-        await self.offload(_set_stop_event, client, run_id)
-        self.write_json({"id": run_id, "status": record["status"], "stop_requested": True}, 202)
-
-
-def _set_stop_event(client: Any, run_id: str) -> None:
-    from distributed import Event
-
-    from lepton_lab.training.context import stop_event_name
-
-    Event(stop_event_name(run_id), client=client).set()
-
-
-# -- notebook jobs and schedules -----------------------------------------------------------
-
-#: Bytes of a job's log one GET returns at most (page with ``offset``/``next``).
-LOG_PAGE_MAX = 4 * 1024 * 1024
-
-
-def _relative(notebook: str | None, root: Path) -> str | None:
-    """The notebook's path relative to the server's root (None when it lies outside)."""
-    if not notebook:
-        return None
-    path = Path(notebook)
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else None
-
-
-def _job_view(record: dict[str, Any], root: Path) -> dict[str, Any]:
-    """A job record as REST shows it: plus ``path``, the ``outputs`` that exist, and the
-    ``elapsed`` seconds of the current attempt (``progress.cell_elapsed`` for the running cell)
-    so a UI needs no clock of its own."""
-    from lepton_lab.store.schema import JOB_FINAL_STATUSES
-
-    out = dict(record)
-    out["path"] = _relative(record.get("notebook"), root)
-    now = time.time()
-    started, ended, status = record.get("started_at"), record.get("ended_at"), record["status"]
-    if status == "running" and started:
-        out["elapsed"] = max(0.0, now - started)
-    elif status in JOB_FINAL_STATUSES and started and ended:
-        out["elapsed"] = max(0.0, ended - started)
-    else:
-        out["elapsed"] = None
-    # the outputs written so far (a job stopped before its first cell has none)
-    folder = Path(record["output_dir"]) if record.get("output_dir") else None
-    out["outputs"] = [
-        fmt
-        for fmt in ("ipynb", "html")
-        if folder is not None and (folder / f"output.{fmt}").exists()
-    ]
-    progress = record.get("progress") or {}
-    if status == "running" and isinstance(progress.get("cell_started_at"), int | float):
-        out["progress"] = dict(progress, cell_elapsed=max(0.0, now - progress["cell_started_at"]))
-    return out
-
-
-def _schedule_view(record: dict[str, Any], root: Path, upcoming: int = 0) -> dict[str, Any]:
-    out = dict(record, path=_relative(record.get("notebook"), root))
-    if upcoming:
-        from lepton_lab.jobs.schedules import upcoming as next_times
-
-        out["upcoming"] = (
-            next_times(record["cron"], record["timezone"], time.time(), upcoming)
-            if record["active"]
-            else []
+class RunMetricsHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getRunMetrics",
+            "Reported values after a cursor; poll again with the returned `next`",
+            MetricsPage,
+            query=MetricsQuery,
         )
-    return out
+    )
+    async def get(self, run_id: str) -> None:
+        query = self.query(MetricsQuery)
+        self.reply(await self.call(self.services.runs.metrics, run_id, query))
 
 
-def _checked(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run a validating call; its ``JobRequestError`` becomes the 4xx it names.
+class RunStopHandler(LeptonHandler):
+    @api(
+        Operation(
+            "stopRun",
+            "Ask the run's ranks to stop at their next report",
+            StopAccepted,
+            status=202,
+            errors=(409,),
+        )
+    )
+    async def post(self, run_id: str) -> None:
+        self.reply(await self.call(self.services.runs.stop, run_id), 202)
 
-    A name the file system refuses to look up (too long, not encodable) and a number too
-    large for a float are bad input too: 400, not a server error.
-    """
-    from lepton_lab.jobs.spec import JobRequestError
 
-    try:
-        return fn(*args)
-    except JobRequestError as exc:
-        raise client_error(exc.status, str(exc)) from None
-    except (OSError, UnicodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise client_error(400, f"a path or name in the request cannot be used: {reason}") from None
-    except OverflowError:
-        raise client_error(400, "a number in the request is too large") from None
+# -- notebook jobs ---------------------------------------------------------------------------
 
 
 class JobsHandler(LeptonHandler):
-    """Notebook jobs: list (newest first, ``?status=``, ``?schedule_id=``, ``?limit=``) and
-    submit (validated against the notebook before anything is stored)."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("listJobs", "Notebook jobs, newest first", JobList, query=JobQuery))
     async def get(self) -> None:
-        from lepton_lab.store.schema import JOB_STATUSES
+        self.reply(await self.call(self.services.jobs.list, self.query(JobQuery)))
 
-        status = self.get_query_argument("status", None)
-        if status is not None and status not in JOB_STATUSES:
-            raise client_error(400, f"'status' must be one of {', '.join(JOB_STATUSES)}")
-        schedule_id = self.get_query_argument("schedule_id", None)
-        if schedule_id is not None and not 0 < len(schedule_id) <= 64:
-            raise client_error(400, "'schedule_id' must be 1 to 64 characters")
-        limit = _int_arg(self, "limit", 100, 1, 1000)
-        jobs = await self.offload(self.lab.job_store.list_jobs, status, limit, schedule_id)
-        root = self.lab.root_dir
-        self.write_json({"jobs": [_job_view(j, root) for j in jobs]})
-
-    @tornado.web.authenticated
-    @authorized
-    async def post(self) -> None:
-        body = self.json_body()
-        record = await self.offload(self._submit, body)
-        self.write_json(_job_view(record, self.lab.root_dir), 201)
-
-    def _submit(self, body: dict[str, Any]) -> dict[str, Any]:
-        from lepton_lab.jobs.service import create_job
-        from lepton_lab.jobs.spec import JOB_FIELDS, validate_job
-
-        lab = self.lab
-        spec = _checked(
-            validate_job, body, lab.root_dir, lab.kernel_names(), JOB_FIELDS, lab.job_executor
+    @api(
+        Operation(
+            "submitJob",
+            "Run a notebook with papermill (validated before anything is stored)",
+            Job,
+            status=201,
+            body=JobRequest,
+            errors=(404,),
         )
-        return create_job(lab.job_store, Path(lab.state_dir), spec)
+    )
+    async def post(self) -> None:
+        request = self.body(JobRequest)
+        self.reply(await self.call(self.services.jobs.submit, request), 201)
 
 
-class _JobBase(LeptonHandler):
-    """Looks up a job; sub-routes derive from this, not from :class:`JobHandler`, so they
-    answer only the methods they define (a DELETE on ``.../stop`` must not delete the job)."""
-
-    async def job_record(self, job_id: str, details: bool = True) -> dict[str, Any]:
-        from lepton_lab.store.jobs import UnknownJob
-
-        try:
-            return await self.offload(self.lab.job_store.get_job, job_id, details)
-        except UnknownJob as exc:
-            raise client_error(404, str(exc)) from None
-
-
-class JobHandler(_JobBase):
-    """One job with its events, metrics and progress (GET); remove an ended one (DELETE)."""
-
-    @tornado.web.authenticated
-    @authorized
+class JobHandler(LeptonHandler):
+    @api(Operation("getJob", "One job with its events, metrics and progress", Job))
     async def get(self, job_id: str) -> None:
-        self.write_json(_job_view(await self.job_record(job_id), self.lab.root_dir))
+        self.reply(await self.call(self.services.jobs.get, job_id))
 
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("deleteJob", "Remove an ended job and its files", status=204, errors=(409,)))
     async def delete(self, job_id: str) -> None:
-        await self.offload(self._delete, job_id)
-        self.set_status(204)
-        self.finish()
-
-    def _delete(self, job_id: str) -> None:
-        from lepton_lab.store.jobs import UnknownJob
-
-        try:
-            record = self.lab.job_store.delete_job(job_id)
-        except UnknownJob as exc:
-            raise client_error(404, str(exc)) from None
-        except ValueError as exc:  # queued or running
-            raise client_error(409, str(exc)) from None
-        # Only ever a folder the job service made: never follow a record outside the state dir.
-        folder = Path(record["output_dir"]).resolve()
-        if folder.is_relative_to(Path(self.lab.state_dir).resolve() / "jobs"):
-            shutil.rmtree(folder, ignore_errors=True)
+        await self.call(self.services.jobs.delete, job_id)
+        self.reply(None, 204)
 
 
-class JobStopHandler(_JobBase):
-    """Stop a job: a queued one at once, a running one by its owner (runner and kernel killed)."""
-
-    @tornado.web.authenticated
-    @authorized
+class JobStopHandler(LeptonHandler):
+    @api(
+        Operation(
+            "stopJob",
+            "Stop a job: a queued one at once, a running one with its kernel",
+            StopAccepted,
+            status=202,
+            errors=(409,),
+        )
+    )
     async def post(self, job_id: str) -> None:
-        from lepton_lab.store.jobs import UnknownJob
-
-        try:
-            status = await self.offload(self.lab.job_store.request_stop, job_id)
-        except UnknownJob as exc:
-            raise client_error(404, str(exc)) from None
-        except ValueError as exc:  # already ended
-            raise client_error(409, str(exc)) from None
-        self.write_json({"id": job_id, "status": status, "stop_requested": True}, 202)
+        self.reply(await self.call(self.services.jobs.stop, job_id), 202)
 
 
-class JobLogsHandler(_JobBase):
-    """The job's log (papermill's and the cells' output, all attempts) from byte ``?offset=``;
-    poll with the returned ``next`` until ``complete``."""
-
-    @tornado.web.authenticated
-    @authorized
+class JobLogsHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getJobLogs",
+            "The job's log from byte `offset`; poll with `next` until `complete`",
+            JobLogs,
+            query=LogQuery,
+        )
+    )
     async def get(self, job_id: str) -> None:
-        from lepton_lab.store.schema import JOB_FINAL_STATUSES
-
-        offset = _int_arg(self, "offset", 0, 0, 2**62)
-        limit = _int_arg(self, "limit", 1024 * 1024, 1, LOG_PAGE_MAX)
-        record = await self.job_record(job_id, details=False)
-        ended = record["status"] in JOB_FINAL_STATUSES
-        log = Path(record["output_dir"]) / "job.log"
-        page = await self.offload(_read_log, log, offset, limit, ended)
-        self.write_json({"id": job_id, "status": record["status"], **page})
+        query = self.query(LogQuery)
+        self.reply(await self.call(self.services.jobs.logs, job_id, query))
 
 
-def _read_log(path: Path, offset: int, limit: int, ended: bool) -> dict[str, Any]:
-    """Up to ``limit`` bytes from ``offset``, cut at a character boundary: a UTF-8 character
-    split across two pages would otherwise show as two replacement marks."""
-    try:
-        with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            f.seek(offset)
-            data = f.read(limit)
-    except FileNotFoundError:
-        size, data = 0, b""
-    at_end = offset + len(data) >= size
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    text = decoder.decode(data, final=ended and at_end)
-    consumed = len(data) - len(decoder.getstate()[0])
-    following = offset + consumed
-    return {
-        "offset": offset,
-        "next": following,
-        "size": size,
-        "text": text,
-        "complete": ended and following >= size,
-    }
-
-
-class JobOutputHandler(_JobBase):
-    """The executed notebook (``?format=ipynb``, JSON) or its HTML (``?format=html``)."""
-
-    @tornado.web.authenticated
-    @authorized
+class JobOutputHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getJobOutput",
+            "The executed notebook (`format=ipynb`) or its HTML (`format=html`)",
+            query=OutputQuery,
+            errors=(409,),
+            content=(
+                ("application/json", {"type": "object", "description": "nbformat 4 notebook"}),
+                ("text/html", {"type": "string"}),
+            ),
+        )
+    )
     async def get(self, job_id: str) -> None:
-        from lepton_lab.jobs.spec import OUTPUT_FORMATS
-        from lepton_lab.store.schema import JOB_ACTIVE_STATUSES
-
-        fmt = self.get_query_argument("format", "ipynb")
-        if fmt not in OUTPUT_FORMATS:
-            raise client_error(400, f"'format' must be one of {', '.join(OUTPUT_FORMATS)}")
-        record = await self.job_record(job_id, details=False)
-        if fmt not in record["output_formats"]:
-            raise client_error(
-                404,
-                f"job {job_id} did not ask for {fmt} output (output_formats: "
-                f"{', '.join(record['output_formats'])})",
-            )
-        path = Path(record["output_dir"]) / ("output.ipynb" if fmt == "ipynb" else "output.html")
-        text = await self.offload(_read_text, path)
-        if text is None:
-            raise client_error(
-                404, f"job {job_id} has no {fmt} output (yet): it is {record['status']}"
-            )
-        if fmt == "html":
+        fmt = self.query(OutputQuery).format
+        output = await self.call(self.services.jobs.output, job_id, fmt)
+        if isinstance(output, str):
             # Notebook outputs may carry scripts: run them in an opaque origin, never with
             # this server's cookies and API.
             self.set_header("Content-Security-Policy", "sandbox allow-scripts")
             self.set_header("X-Content-Type-Options", "nosniff")
-            self.finish(text, set_content_type="text/html; charset=UTF-8")
+            self.finish(output, set_content_type="text/html; charset=UTF-8")
             return
-        try:
-            notebook = json.loads(text)
-        except ValueError:
-            if record["status"] in JOB_ACTIVE_STATUSES:
-                raise client_error(
-                    409, f"job {job_id}'s output notebook is being written; try again"
-                ) from None
-            raise client_error(404, f"job {job_id}'s output notebook is unreadable") from None
-        self.write_json(notebook)
+        self.reply(output)
 
 
-def _read_text(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+# -- schedules -------------------------------------------------------------------------------
 
 
 class SchedulesHandler(LeptonHandler):
-    """Schedules (GET) and a new one (POST: the job fields plus cron, timezone, active,
-    overlap and catchup)."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(Operation("listSchedules", "Schedules", ScheduleList))
     async def get(self) -> None:
-        schedules = await self.offload(self.lab.job_store.list_schedules)
-        root = self.lab.root_dir
-        self.write_json({"schedules": [_schedule_view(s, root) for s in schedules]})
+        self.reply(await self.call(self.services.schedules.list))
 
-    @tornado.web.authenticated
-    @authorized
+    @api(
+        Operation(
+            "createSchedule",
+            "Run a notebook on a cron schedule",
+            Schedule,
+            status=201,
+            body=ScheduleRequest,
+            errors=(404,),
+        )
+    )
     async def post(self) -> None:
-        body = self.json_body()
-        record = await self.offload(self._create, body)
-        self.write_json(_schedule_view(record, self.lab.root_dir, upcoming=3), 201)
-
-    def _create(self, body: dict[str, Any]) -> dict[str, Any]:
-        from lepton_lab.jobs.api import create_schedule
-
-        lab = self.lab
-        return _checked(
-            create_schedule,
-            lab.job_store,
-            body,
-            lab.root_dir,
-            lab.kernel_names(),
-            lab.job_executor,
-        )
+        request = self.body(ScheduleRequest)
+        self.reply(await self.call(self.services.schedules.create, request), 201)
 
 
-class _ScheduleBase(LeptonHandler):
-    """Looks up a schedule (404 JSON when unknown) for the schedule routes."""
-
-    def _call(self, fn: Callable[..., Any], schedule_id: str, **fields: Any) -> Any:
-        from lepton_lab.store.jobs import UnknownSchedule
-
-        try:
-            return fn(schedule_id, **fields)
-        except UnknownSchedule as exc:
-            raise client_error(404, str(exc)) from None
-
-    def _get(self, schedule_id: str) -> dict[str, Any]:
-        return self._call(self.lab.job_store.get_schedule, schedule_id)
-
-
-class ScheduleHandler(_ScheduleBase):
-    """One schedule: show (with its next fire times), edit (PATCH; ``active: false`` pauses,
-    ``true`` resumes), delete (its jobs stay)."""
-
-    @tornado.web.authenticated
-    @authorized
+class ScheduleHandler(LeptonHandler):
+    @api(Operation("getSchedule", "One schedule with its next fire times", Schedule))
     async def get(self, schedule_id: str) -> None:
-        record = await self.offload(self._get, schedule_id)
-        self.write_json(_schedule_view(record, self.lab.root_dir, upcoming=3))
+        self.reply(await self.call(self.services.schedules.get, schedule_id))
 
-    @tornado.web.authenticated
-    @authorized
-    async def patch(self, schedule_id: str) -> None:
-        body = self.json_body()
-        record = await self.offload(self._patch, schedule_id, body)
-        self.write_json(_schedule_view(record, self.lab.root_dir, upcoming=3))
-
-    @tornado.web.authenticated
-    @authorized
-    async def delete(self, schedule_id: str) -> None:
-        await self.offload(self._call, self.lab.job_store.delete_schedule, schedule_id)
-        self.set_status(204)
-        self.finish()
-
-    def _patch(self, schedule_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        from lepton_lab.jobs.api import schedule_changes
-
-        current = self._get(schedule_id)
-        changes = _checked(
-            schedule_changes, current, body, self.lab.kernel_names(), self.lab.job_executor
+    @api(
+        Operation(
+            "updateSchedule",
+            "Edit a schedule; `active: false` pauses it, `true` resumes it",
+            Schedule,
+            body=SchedulePatch,
         )
-        return self._call(self.lab.job_store.update_schedule, schedule_id, **changes)
+    )
+    async def patch(self, schedule_id: str) -> None:
+        request = self.body(SchedulePatch)
+        update = self.services.schedules.update
+        self.reply(await self.call(update, schedule_id, request.model_dump(exclude_unset=True)))
+
+    @api(Operation("deleteSchedule", "Delete a schedule (its jobs stay)", status=204))
+    async def delete(self, schedule_id: str) -> None:
+        await self.call(self.services.schedules.delete, schedule_id)
+        self.reply(None, 204)
 
 
-class ScheduleRunHandler(_ScheduleBase):
-    """Run a schedule's notebook now, outside its cron times; answers with the new job."""
-
-    @tornado.web.authenticated
-    @authorized
+class ScheduleRunHandler(LeptonHandler):
+    @api(Operation("runSchedule", "Run a schedule's notebook now", Job, status=201))
     async def post(self, schedule_id: str) -> None:
-        record = await self.offload(self._run_now, schedule_id)
-        self.write_json(_job_view(record, self.lab.root_dir), 201)
-
-    def _run_now(self, schedule_id: str) -> dict[str, Any]:
-        store = self.lab.job_store
-        schedule = self._get(schedule_id)
-        job_id = _checked(self.lab.job_service.submit_scheduled, schedule)
-        store.update_schedule(schedule_id, last_job_id=job_id)
-        return store.get_job(job_id)
+        self.reply(await self.call(self.services.schedules.run_now, schedule_id), 201)
 
 
 class OpenAPIHandler(LeptonHandler):
-    """The OpenAPI 3 document of every route above."""
-
-    @tornado.web.authenticated
-    @authorized
+    @api(
+        Operation(
+            "getOpenAPI",
+            "This document",
+            content=(("application/json", {"type": "object"}),),
+        )
+    )
     async def get(self) -> None:
         from lepton_lab.server.openapi import openapi_document
 
-        self.write_json(openapi_document(self.base_url))
+        self.reply(openapi_document(self.base_url))
 
 
 ROUTES: list[tuple[str, type[LeptonHandler]]] = [
     (f"{API}/cluster", ClusterHandler),
     (f"{API}/kernels", KernelsHandler),
+    (f"{API}/config", ConfigHandler),
     (f"{API}/runs", RunsHandler),
     (f"{API}/runs/(?P<run_id>[^/]+)", RunHandler),
     (f"{API}/runs/(?P<run_id>[^/]+)/metrics", RunMetricsHandler),

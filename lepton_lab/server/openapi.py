@@ -1,727 +1,158 @@
-"""OpenAPI 3.1 document of the Lepton Lab REST API.
+"""The OpenAPI 3.1 document of the REST API, written from the routes' declarations.
 
-Written as data next to the handlers; ``tests/server/test_openapi.py`` fails when a route or an
-HTTP method is added to :data:`lepton_lab.server.handlers.ROUTES` without being described here.
+Paths come from :data:`lepton_lab.server.handlers.ROUTES` and each method's
+:class:`~lepton_lab.server.handlers.Operation`; ``components.schemas`` are the contract's
+pydantic models. Nothing here repeats a shape, so the document cannot drift from the code.
+``python -m lepton_lab.server.openapi`` prints it (the labextension generates its TypeScript
+types from that output).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
-from lepton_lab import __version__
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
 
-_ERROR = {"$ref": "#/components/responses/Error"}
+from lepton_lab._version import __version__
+from lepton_lab.contract.base import View
+from lepton_lab.server.handlers import ROUTES, Operation
 
-
-def _json(schema_ref: str) -> dict[str, Any]:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_ref}"}}}
-
-
-_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
-
-PATHS: dict[str, dict[str, Any]] = {
-    "/lepton-lab/api/cluster": {
-        "get": {
-            "operationId": "getCluster",
-            "summary": "Status of the lab's Dask cluster: mode, addresses, workers, totals",
-            "responses": {
-                "200": {"description": "Cluster status", "content": _json("ClusterStatus")},
-                "403": _ERROR,
-            },
-        },
-        "patch": {
-            "operationId": "scaleCluster",
-            "summary": "Scale the lab-owned cluster to a number of workers; waits until reached",
-            "requestBody": {"required": True, "content": _json("ScaleRequest")},
-            "responses": {
-                "200": {"description": "Status after scaling", "content": _json("ClusterStatus")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "409": _ERROR,
-            },
-        },
-    },
-    "/lepton-lab/api/kernels": {
-        "get": {
-            "operationId": "getKernels",
-            "summary": "The CPU and GPU kernelspecs and whether a GPU is really present",
-            "responses": {
-                "200": {"description": "Kernels", "content": _json("Kernels")},
-                "403": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/runs": {
-        "get": {
-            "operationId": "listRuns",
-            "summary": "Runs, newest first",
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "schema": {
-                        "type": "string",
-                        "enum": ["queued", "running", "completed", "failed", "stopped"],
-                    },
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                },
-            ],
-            "responses": {
-                "200": {"description": "Runs", "content": _json("RunList")},
-                "400": _ERROR,
-                "403": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/runs/{run_id}": {
-        "get": {
-            "operationId": "getRun",
-            "summary": "One run with its usage per rank and its events",
-            "parameters": [_RUN_ID],
-            "responses": {
-                "200": {"description": "Run", "content": _json("Run")},
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/runs/{run_id}/metrics": {
-        "get": {
-            "operationId": "getRunMetrics",
-            "summary": "Reported values after a cursor; poll again with the returned `next`",
-            "parameters": [
-                _RUN_ID,
-                {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 100000},
-                },
-            ],
-            "responses": {
-                "200": {"description": "Metrics page", "content": _json("MetricsPage")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/runs/{run_id}/stop": {
-        "post": {
-            "operationId": "stopRun",
-            "summary": "Ask the run's ranks to stop at their next report",
-            "parameters": [_RUN_ID],
-            "responses": {
-                "202": {"description": "Stop requested", "content": {"application/json": {}}},
-                "403": _ERROR,
-                "404": _ERROR,
-                "409": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/openapi.json": {
-        "get": {
-            "operationId": "getOpenAPI",
-            "summary": "This document",
-            "responses": {
-                "200": {"description": "OpenAPI document", "content": {"application/json": {}}},
-                "403": _ERROR,
-            },
-        }
-    },
-}
-
-_JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}
-_SCHEDULE_ID = {
-    "name": "schedule_id",
-    "in": "path",
-    "required": True,
-    "schema": {"type": "string"},
-}
-_JOB_STATUSES = ["queued", "running", "completed", "failed", "stopped", "timed_out"]
-_NO_CONTENT = {"description": "Deleted"}
-
-JOB_PATHS: dict[str, dict[str, Any]] = {
-    "/lepton-lab/api/jobs": {
-        "get": {
-            "operationId": "listJobs",
-            "summary": "Notebook jobs, newest first",
-            "parameters": [
-                {
-                    "name": "status",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": _JOB_STATUSES},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 1000},
-                },
-                {
-                    "name": "schedule_id",
-                    "in": "query",
-                    "schema": {"type": "string", "minLength": 1, "maxLength": 64},
-                },
-            ],
-            "responses": {
-                "200": {"description": "Jobs", "content": _json("JobList")},
-                "400": _ERROR,
-                "403": _ERROR,
-            },
-        },
-        "post": {
-            "operationId": "submitJob",
-            "summary": "Queue a notebook for execution with papermill (validated against the "
-            "notebook's parameters cell and the installed kernels; nothing is stored on error)",
-            "requestBody": {"required": True, "content": _json("JobRequest")},
-            "responses": {
-                "201": {"description": "The queued job", "content": _json("Job")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        },
-    },
-    "/lepton-lab/api/jobs/{job_id}": {
-        "get": {
-            "operationId": "getJob",
-            "summary": "One job with its events, metrics, per-cell progress and elapsed time",
-            "parameters": [_JOB_ID],
-            "responses": {
-                "200": {"description": "Job", "content": _json("Job")},
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        },
-        "delete": {
-            "operationId": "deleteJob",
-            "summary": "Remove an ended job and its output folder",
-            "parameters": [_JOB_ID],
-            "responses": {"204": _NO_CONTENT, "403": _ERROR, "404": _ERROR, "409": _ERROR},
-        },
-    },
-    "/lepton-lab/api/jobs/{job_id}/stop": {
-        "post": {
-            "operationId": "stopJob",
-            "summary": "Stop a job: a queued one at once, a running one (with its kernel) by "
-            "the process that runs it",
-            "parameters": [_JOB_ID],
-            "responses": {
-                "202": {"description": "Stop accepted", "content": _json("StopAccepted")},
-                "403": _ERROR,
-                "404": _ERROR,
-                "409": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/jobs/{job_id}/logs": {
-        "get": {
-            "operationId": "getJobLogs",
-            "summary": "The job's log from a byte offset; poll again from `next` until `complete`",
-            "parameters": [
-                _JOB_ID,
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": 4 * 1024 * 1024},
-                },
-            ],
-            "responses": {
-                "200": {"description": "Log page", "content": _json("JobLogs")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/jobs/{job_id}/output": {
-        "get": {
-            "operationId": "getJobOutput",
-            "summary": "The executed notebook (JSON) or its HTML rendering",
-            "parameters": [
-                _JOB_ID,
-                {
-                    "name": "format",
-                    "in": "query",
-                    "schema": {"type": "string", "enum": ["ipynb", "html"], "default": "ipynb"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "The output notebook (nbformat 4 JSON) or HTML",
-                    "content": {
-                        "application/json": {"schema": {"type": "object"}},
-                        "text/html": {"schema": {"type": "string"}},
-                    },
-                },
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-                "409": _ERROR,
-            },
-        }
-    },
-    "/lepton-lab/api/schedules": {
-        "get": {
-            "operationId": "listSchedules",
-            "summary": "Schedules, oldest first",
-            "responses": {
-                "200": {"description": "Schedules", "content": _json("ScheduleList")},
-                "403": _ERROR,
-            },
-        },
-        "post": {
-            "operationId": "createSchedule",
-            "summary": "Repeat a notebook on a cron schedule (validated like a job, plus the "
-            "cron expression and timezone)",
-            "requestBody": {"required": True, "content": _json("ScheduleRequest")},
-            "responses": {
-                "201": {"description": "The schedule", "content": _json("Schedule")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        },
-    },
-    "/lepton-lab/api/schedules/{schedule_id}": {
-        "get": {
-            "operationId": "getSchedule",
-            "summary": "One schedule with its next fire times",
-            "parameters": [_SCHEDULE_ID],
-            "responses": {
-                "200": {"description": "Schedule", "content": _json("Schedule")},
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        },
-        "patch": {
-            "operationId": "updateSchedule",
-            "summary": "Edit a schedule; `active: false` pauses it, `active: true` resumes it",
-            "parameters": [_SCHEDULE_ID],
-            "requestBody": {"required": True, "content": _json("SchedulePatch")},
-            "responses": {
-                "200": {"description": "The schedule after the edit", "content": _json("Schedule")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        },
-        "delete": {
-            "operationId": "deleteSchedule",
-            "summary": "Delete a schedule (its jobs stay)",
-            "parameters": [_SCHEDULE_ID],
-            "responses": {"204": _NO_CONTENT, "403": _ERROR, "404": _ERROR},
-        },
-    },
-    "/lepton-lab/api/schedules/{schedule_id}/run": {
-        "post": {
-            "operationId": "runSchedule",
-            "summary": "Run the schedule's notebook now, outside its cron times",
-            "parameters": [_SCHEDULE_ID],
-            "responses": {
-                "201": {"description": "The job it queued", "content": _json("Job")},
-                "400": _ERROR,
-                "403": _ERROR,
-                "404": _ERROR,
-            },
-        }
-    },
-}
-PATHS.update(JOB_PATHS)
-
-SCHEMAS: dict[str, Any] = {
-    "Error": {
-        "type": "object",
-        "required": ["message"],
-        "properties": {"message": {"type": "string"}, "reason": {"type": ["string", "null"]}},
-    },
-    "ScaleRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["workers"],
-        "properties": {"workers": {"type": "integer", "minimum": 0}},
-    },
-    "Gpu": {
-        "type": ["object", "null"],
-        "properties": {
-            "name": {"type": ["string", "null"]},
-            "utilization": {"type": ["number", "null"]},
-            "memory_used": {"type": ["integer", "null"]},
-            "memory_total": {"type": ["integer", "null"]},
-        },
-    },
-    "Worker": {
-        "type": "object",
-        "required": ["name", "address", "nthreads", "memory_limit", "memory_used", "status"],
-        "properties": {
-            "name": {"type": "string"},
-            "address": {"type": "string"},
-            "nthreads": {"type": "integer"},
-            "memory_limit": {"type": "integer"},
-            "memory_used": {"type": "integer"},
-            "cpu": {"type": "number"},
-            "status": {"type": "string"},
-            "gpu": {"$ref": "#/components/schemas/Gpu"},
-        },
-    },
-    "ClusterEvent": {
-        "type": "object",
-        "properties": {
-            "time": {"type": "number"},
-            "action": {"type": "string", "enum": ["add-worker", "remove-worker"]},
-            "worker": {"type": ["string", "null"]},
-            "reason": {"type": ["string", "null"]},
-        },
-    },
-    "ClusterStatus": {
-        "type": "object",
-        "required": ["mode", "status", "workers", "totals"],
-        "properties": {
-            "mode": {"type": ["string", "null"], "enum": ["local", "cuda", "external", None]},
-            "requested_mode": {"type": "string"},
-            "reason": {"type": ["string", "null"]},
-            "status": {
-                "type": "string",
-                "enum": ["stopped", "starting", "running", "error", "closed", "unreachable"],
-            },
-            "error": {"type": ["string", "null"]},
-            "owned": {"type": "boolean"},
-            "scheduler_address": {"type": ["string", "null"]},
-            "dashboard_link": {"type": ["string", "null"]},
-            "startup_seconds": {"type": ["number", "null"]},
-            "max_workers": {"type": "integer"},
-            "workers": {"type": "array", "items": {"$ref": "#/components/schemas/Worker"}},
-            "totals": {
-                "type": "object",
-                "properties": {
-                    k: {"type": "integer"}
-                    for k in ("workers", "threads", "memory_limit", "memory_used", "gpus")
-                },
-            },
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterEvent"}},
-        },
-    },
-    "Kernel": {
-        "type": "object",
-        "properties": {
-            "name": {"type": "string"},
-            "display_name": {"type": "string"},
-            "device": {"type": "string", "enum": ["cpu", "gpu"]},
-            "installed": {"type": "boolean"},
-            "runs_on": {"type": "string", "enum": ["cpu", "gpu"]},
-        },
-    },
-    "Run": {
-        "type": "object",
-        "required": ["id", "status", "framework", "params", "world_size"],
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "framework": {"type": "string"},
-            "status": {
-                "type": "string",
-                "enum": ["queued", "running", "completed", "failed", "stopped"],
-            },
-            "params": {"type": "object"},
-            "world_size": {"type": "integer"},
-            "attempts": {"type": "integer"},
-            "created_at": {"type": "number"},
-            "started_at": {"type": ["number", "null"]},
-            "ended_at": {"type": ["number", "null"]},
-            "error": {"type": ["string", "null"]},
-            "error_rank": {"type": ["integer", "null"]},
-            "usage": {"type": "array", "items": {"type": "object"}},
-            "events": {"type": "array", "items": {"type": "object"}},
-        },
-    },
-    "RunList": {
-        "type": "object",
-        "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/Run"}}},
-    },
-    "MetricsPage": {
-        "type": "object",
-        "properties": {
-            "run_id": {"type": "string"},
-            "since": {"type": "integer"},
-            "next": {"type": "integer"},
-            "metrics": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "integer"},
-                        "rank": {"type": "integer"},
-                        "step": {"type": "integer"},
-                        "name": {"type": "string"},
-                        "value": {"type": "number"},
-                        "time": {"type": "number"},
-                    },
-                },
-            },
-        },
-    },
-    "Kernels": {
-        "type": "object",
-        "properties": {
-            "gpu_available": {"type": "boolean"},
-            "gpu_count": {"type": "integer"},
-            "gpu_names": {"type": "array", "items": {"type": "string"}},
-            "gpu_reason": {"type": "string"},
-            "kernels": {"type": "array", "items": {"$ref": "#/components/schemas/Kernel"}},
-            "other_kernels": {"type": "array", "items": {"type": "object"}},
-        },
-    },
+METHODS = ("get", "post", "patch", "put", "delete")
+REF = "#/components/schemas/{model}"
+_STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content"}
+_ERROR_TEXT = {
+    400: "The request is not valid; `message` names the field and the problem",
+    403: "Not authenticated, or not authorized for the lepton-lab resource",
+    404: "Nothing with that id (or no such notebook)",
+    409: "The resource's state refuses the request",
 }
 
 
-_STRING = {"type": "string"}
-_NUMBER_OR_NULL = {"type": ["number", "null"]}
-_JOB_OPTIONS: dict[str, Any] = {
-    "name": {"type": "string", "maxLength": 200, "description": "Default: the notebook's name"},
-    "parameters": {
-        "type": "object",
-        "description": "Values for the notebook's `parameters` cell (any JSON type; checked "
-        "against the declared defaults' types)",
-        "additionalProperties": True,
-    },
-    "kernel": {
-        "type": "string",
-        "minLength": 1,
-        "description": "Kernelspec name; default: the notebook's",
-    },
-    "cwd": {
-        "type": ["string", "null"],
-        "description": "Working directory (relative to the server root); default: the "
-        "notebook's folder",
-    },
-    "timeout": {
-        "type": ["number", "null"],
-        "minimum": 0.1,
-        "maximum": 604800,
-        "description": "Seconds per attempt; null: none",
-    },
-    "retries": {"type": "integer", "minimum": 0, "maximum": 100},
-    "tags": {
-        "type": "array",
-        "maxItems": 50,
-        "items": {"type": "string", "maxLength": 100},
-    },
-    "output_formats": {
-        "type": "array",
-        "maxItems": 2,
-        "items": {"type": "string", "enum": ["ipynb", "html"]},
-    },
-    "executor": {"type": "string", "enum": ["local", "dask"]},
-    "allow_unknown": {
-        "type": "boolean",
-        "description": "Pass parameters the notebook does not declare",
-    },
-}
-_PATH = {
-    "type": "string",
-    "minLength": 1,
-    "description": "The notebook, relative to the server's root directory",
-}
-_TIMING: dict[str, Any] = {
-    "cron": {
-        "type": "string",
-        "minLength": 1,
-        "description": "Cron expression (5 fields, or 6 with seconds last)",
-    },
-    "timezone": {"type": "string", "minLength": 1, "description": "IANA name; default UTC"},
-    "active": {"type": "boolean"},
-    "overlap": {
-        "type": "string",
-        "enum": ["skip", "queue"],
-        "description": "While the previous job still runs: skip this time, or queue anyway",
-    },
-    "catchup": {
-        "type": "string",
-        "enum": ["once", "none"],
-        "description": "After downtime: fire once for the missed times, or not at all",
-    },
-}
-_EDITABLE = {k: v for k, v in {**_JOB_OPTIONS, **_TIMING}.items() if k != "cwd"}
+class Error(View):
+    """Every 4xx answer: what was wrong, in words."""
 
-JOB_SCHEMAS: dict[str, Any] = {
-    "JobRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path"],
-        "properties": {
-            "path": _PATH,
-            **_JOB_OPTIONS,
-            "retry_backoff": {
-                "type": "number",
-                "minimum": 0,
-                "maximum": 3600,
-                "description": "Seconds before the first retry; doubles each time",
-            },
-        },
-    },
-    "ScheduleRequest": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["path", "cron"],
-        "properties": {"path": _PATH, **_JOB_OPTIONS, **_TIMING},
-    },
-    "SchedulePatch": {
-        "type": "object",
-        "additionalProperties": False,
-        "minProperties": 1,
-        "properties": _EDITABLE,
-    },
-    "JobEvent": {
-        "type": "object",
-        "properties": {
-            "time": {"type": "number"},
-            "status": _STRING,
-            "attempt": {"type": "integer"},
-            "message": _STRING,
-        },
-    },
-    "JobMetric": {
-        "type": "object",
-        "properties": {
-            "name": _STRING,
-            "value": {"type": "number"},
-            "time": {"type": "number"},
-            "attempt": {"type": "integer"},
-        },
-    },
-    "Job": {
-        "type": "object",
-        "required": ["id", "status", "notebook", "kernel", "parameters"],
-        "properties": {
-            "id": _STRING,
-            "name": _STRING,
-            "path": {"type": ["string", "null"], "description": "Relative to the server root"},
-            "notebook": _STRING,
-            "cwd": _STRING,
-            "output_dir": _STRING,
-            "parameters": {"type": "object"},
-            "kernel": _STRING,
-            "executor": {"type": "string", "enum": ["local", "dask"]},
-            "timeout": _NUMBER_OR_NULL,
-            "retries": {"type": "integer"},
-            "retry_backoff": {"type": "number"},
-            "tags": {"type": "array", "items": _STRING},
-            "output_formats": {"type": "array", "items": _STRING},
-            "outputs": {
-                "type": "array",
-                "items": {"type": "string", "enum": ["ipynb", "html"]},
-                "description": "The outputs written so far (GET .../output?format=)",
-            },
-            "warnings": {"type": "array", "items": _STRING},
-            "schedule_id": {"type": ["string", "null"]},
-            "status": {"type": "string", "enum": _JOB_STATUSES},
-            "attempt": {"type": "integer"},
-            "stop_requested": {"type": "boolean"},
-            "progress": {
-                "type": "object",
-                "description": "cells, cell (1-based, running), completed, source, "
-                "started_at, cell_started_at, cell_elapsed. Cells are those of the executed "
-                "notebook, papermill's injected-parameters cell included",
-            },
-            "created_at": {"type": "number"},
-            "started_at": _NUMBER_OR_NULL,
-            "ended_at": _NUMBER_OR_NULL,
-            "elapsed": {
-                "type": ["number", "null"],
-                "description": "Seconds of the current (or last) attempt",
-            },
-            "error": {"type": ["string", "null"]},
-            "error_cell": {"type": ["integer", "null"]},
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/JobEvent"}},
-            "metrics": {"type": "array", "items": {"$ref": "#/components/schemas/JobMetric"}},
-        },
-    },
-    "JobList": {
-        "type": "object",
-        "properties": {"jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}}},
-    },
-    "JobLogs": {
-        "type": "object",
-        "properties": {
-            "id": _STRING,
-            "status": {"type": "string", "enum": _JOB_STATUSES},
-            "offset": {"type": "integer"},
-            "next": {"type": "integer", "description": "The offset to ask for next"},
-            "size": {"type": "integer"},
-            "text": _STRING,
-            "complete": {"type": "boolean", "description": "The job has ended and all is read"},
-        },
-    },
-    "StopAccepted": {
-        "type": "object",
-        "properties": {
-            "id": _STRING,
-            "status": {"type": "string", "enum": ["stopped", "running"]},
-            "stop_requested": {"type": "boolean"},
-        },
-    },
-    "Schedule": {
-        "type": "object",
-        "required": ["id", "cron", "timezone", "active"],
-        "properties": {
-            "id": _STRING,
-            "name": _STRING,
-            "path": {"type": ["string", "null"]},
-            "notebook": _STRING,
-            "cwd": _STRING,
-            **_TIMING,
-            "parameters": {"type": "object"},
-            "kernel": _STRING,
-            "executor": {"type": "string", "enum": ["local", "dask"]},
-            "timeout": _NUMBER_OR_NULL,
-            "retries": {"type": "integer"},
-            "tags": {"type": "array", "items": _STRING},
-            "output_formats": {"type": "array", "items": _STRING},
-            "next_fire_at": _NUMBER_OR_NULL,
-            "last_fired_at": _NUMBER_OR_NULL,
-            "last_job_id": {"type": ["string", "null"]},
-            "fired": {"type": "integer"},
-            "skipped": {"type": "integer"},
-            "last_error": {"type": ["string", "null"]},
-            "created_at": {"type": "number"},
-            "upcoming": {"type": "array", "items": {"type": "number"}},
-        },
-    },
-    "ScheduleList": {
-        "type": "object",
-        "properties": {
-            "schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}
-        },
-    },
-}
-SCHEMAS.update(JOB_SCHEMAS)
+    message: str
+    reason: str | None = None
+
+
+def _path(pattern: str) -> tuple[str, list[str]]:
+    names = re.findall(r"\(\?P<(\w+)>[^)]*\)", pattern)
+    return re.sub(r"\(\?P<(\w+)>[^)]*\)", r"{\1}", pattern), names
+
+
+def _operations() -> list[tuple[str, list[str], str, Operation]]:
+    found = []
+    for pattern, handler in ROUTES:
+        path, names = _path(pattern)
+        for method in METHODS:
+            fn = handler.__dict__.get(method)
+            if fn is not None:
+                found.append((path, names, method, fn.operation))
+    return found
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A query parameter's schema without the ``null`` branch of an optional field."""
+    options = [s for s in schema.get("anyOf", []) if s.get("type") != "null"]
+    if len(options) == 1:
+        merged = {k: v for k, v in schema.items() if k != "anyOf"}
+        merged.update(options[0])
+        merged.pop("default", None) if merged.get("default") is None else None
+        return merged
+    return schema
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema()
+    return [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            **({"description": prop["description"]} if "description" in prop else {}),
+            "schema": _not_null({k: v for k, v in prop.items() if k not in ("title",)}),
+        }
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(names: list[str], op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary}
+    parameters = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(op.body)}},
+        }
+    answer: dict[str, Any] = {"description": _STATUS_TEXT.get(op.status, "OK")}
+    if op.response is not None:
+        answer["content"] = {"application/json": {"schema": _ref(op.response)}}
+    elif op.content:
+        answer["content"] = {media: {"schema": schema} for media, schema in op.content}
+    responses: dict[str, Any] = {str(op.status): answer}
+    errors = {403, *op.errors}
+    if op.body is not None or op.query is not None:
+        errors.add(400)
+    if names:
+        errors.add(404)
+    for status in sorted(errors):
+        responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
+    out["responses"] = responses
+    return out
+
+
+def component_schemas() -> dict[str, Any]:
+    """Every body model the routes use (requests in validation mode, answers as sent)."""
+    requests: set[type[BaseModel]] = set()
+    answers: set[type[BaseModel]] = {Error}
+    for *_, op in _operations():
+        if op.body is not None:
+            requests.add(op.body)
+        if op.response is not None:
+            answers.add(op.response)
+    models = [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)]
+    models += [(m, "serialization") for m in sorted(answers, key=lambda m: m.__name__)]
+    _, schemas = models_json_schema(models, ref_template=REF)
+    return dict(sorted(schemas.get("$defs", {}).items()))
 
 
 def openapi_document(base_url: str = "/") -> dict[str, Any]:
     """The document, with the server's base URL so clients can resolve the paths."""
+    paths: dict[str, dict[str, Any]] = {}
+    for path, names, method, op in _operations():
+        paths.setdefault(path, {})[method] = _operation(names, op)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Lepton Lab API",
             "version": __version__,
-            "description": "Cluster, kernels, runs, jobs, schedules and models of a Lepton Lab "
-            "server. Authenticate like any Jupyter API (token or cookie + XSRF).",
+            "description": "Cluster, kernels, runs, jobs and schedules of a Lepton Lab server. "
+            "Authenticate like any Jupyter API (token or cookie + XSRF).",
         },
         "servers": [{"url": base_url.rstrip("/") or "/"}],
         "security": [{"token": []}],
-        "paths": PATHS,
+        "paths": paths,
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": component_schemas(),
             "responses": {
-                "Error": {
-                    "description": "What was wrong with the request",
-                    "content": _json("Error"),
+                f"E{status}": {
+                    "description": text,
+                    "content": {"application/json": {"schema": _ref(Error)}},
                 }
+                for status, text in _ERROR_TEXT.items()
             },
             "securitySchemes": {
                 "token": {
@@ -733,3 +164,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
             },
         },
     }
+
+
+if __name__ == "__main__":
+    print(json.dumps(openapi_document(), indent=2, sort_keys=False))

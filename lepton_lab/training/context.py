@@ -37,6 +37,14 @@ def stop_event_name(run_id: str) -> str:
     return f"lepton-stop-{run_id}"
 
 
+def request_stop(run_id: str, client: Any) -> None:
+    """Ask every rank of a run to stop: they stop at their next report (the one way a run is
+    stopped, whether from its driver, a ``Run`` handle, REST or a widget)."""
+    from distributed import Event
+
+    Event(stop_event_name(run_id), client=client).set()
+
+
 @dataclass
 class TrainContext:
     """Rank, world size, device and the report/checkpoint channel of one rank."""

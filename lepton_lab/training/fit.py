@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from lepton_lab.cluster.attach import scheduler_identity
+from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store.database import RunStore, open_store
-from lepton_lab.training.context import stop_event_name, topic_for
+from lepton_lab.training.context import request_stop, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
 
 FRAMEWORKS = ("torch", "keras")
@@ -314,10 +314,8 @@ class RunDriver(threading.Thread):
 
     # -- control from the kernel -----------------------------------------------------------
     def request_stop(self) -> None:
-        from distributed import Event
-
         self._stop_requested.set()
-        Event(stop_event_name(self.run_id), client=self.client).set()
+        request_stop(self.run_id, self.client)
 
     # -- the thread ------------------------------------------------------------------------
     def run(self) -> None:

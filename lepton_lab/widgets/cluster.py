@@ -20,8 +20,8 @@ from typing import Any
 
 import ipywidgets as w
 
-from lepton_lab.cluster.attach import scheduler_identity
 from lepton_lab.cluster.manager import _worker_view
+from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.settings import ENV_CLUSTER_FILE
 
 #: seconds between refreshes while displayed

@@ -12,7 +12,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from lepton_lab.cluster.attach import scheduler_identity
+from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.training.fit import PRECISIONS
 
 

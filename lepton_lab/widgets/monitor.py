@@ -311,7 +311,7 @@ def _worker_load(run: Any) -> dict[str, dict[str, Any]]:
     if client is None:
         return {}
     try:
-        from lepton_lab.cluster.attach import scheduler_identity
+        from lepton_lab.cluster.scheduler import scheduler_identity
 
         info = scheduler_identity(client)["workers"]
     except Exception:  # noqa: BLE001 - load is a nicety; the scheduler may be gone

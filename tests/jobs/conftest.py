@@ -9,8 +9,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from lepton_lab.jobs import api
-from lepton_lab.jobs.service import JobService
+from lepton_lab.jobs import client as api
+from lepton_lab.jobs.dispatcher import Dispatcher
 from lepton_lab.store.jobs import JobStore, open_job_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 from tests.support.polling import wait_for
@@ -51,12 +51,12 @@ def store(state: Path) -> JobStore:
 
 
 @pytest.fixture
-def service(store: JobStore, state: Path) -> Iterator[Callable[..., JobService]]:
+def service(store: JobStore, state: Path) -> Iterator[Callable[..., Dispatcher]]:
     """Start job services (closed after the test)."""
-    started: list[JobService] = []
+    started: list[Dispatcher] = []
 
-    def start(**kwargs) -> JobService:
-        svc = JobService(store, state, **{"concurrency": 2, "name": "test", **kwargs})
+    def start(**kwargs) -> Dispatcher:
+        svc = Dispatcher(store, state, **{"concurrency": 2, "name": "test", **kwargs})
         svc.start()
         started.append(svc)
         return svc

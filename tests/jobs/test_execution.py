@@ -11,8 +11,8 @@ import psutil
 import pytest
 
 import lepton_lab as ll
-from lepton_lab.jobs.service import create_job, installed_kernels
 from lepton_lab.jobs.spec import validate_job
+from lepton_lab.jobs.submission import create_job, installed_kernels
 from tests.jobs.conftest import wait_ended, wait_for, write_notebook
 
 TYPES_CELL = (

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 
 import lepton_lab as ll
-from lepton_lab.jobs.api import create_schedule
+from lepton_lab.config.settings import state_dir
+from lepton_lab.jobs.dispatcher import LEASE
 from lepton_lab.jobs.schedules import fire_due, next_fire
-from lepton_lab.jobs.service import LEASE, create_job
 from lepton_lab.jobs.spec import validate_job
+from lepton_lab.jobs.submission import create_job
+from lepton_lab.services.schedules import ScheduleService
 from tests.jobs.conftest import wait_for, write_notebook
 from tests.support.labserver import LabServer
 
@@ -26,7 +28,8 @@ EVERY_2S = "* * * * * */2"
 
 def make_schedule(store, path: Path, **body) -> dict:
     body = {"path": str(path), "kernel": "python3", "cron": EVERY_2S, **body}
-    return create_schedule(store, body, None, {"python3"})
+    service = ScheduleService(store, state_dir(), None, lambda: {"python3"})
+    return service.create(body).model_dump()
 
 
 def fire_times(store, schedule_id: str) -> list[float]:

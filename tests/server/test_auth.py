@@ -8,6 +8,7 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 
 from lepton_lab.server.handlers import ROUTES
+from tests.support.settings import config_sections
 
 METHODS = ("get", "post", "patch", "put", "delete")
 
@@ -91,7 +92,7 @@ def jp_server_config(lab_config):
             "jpserver_extensions": {"lepton_lab": True},
             "authorizer_class": DenyLeptonLab,
         },
-        "LeptonLab": lab_config,
+        **config_sections(lab_config),
     }
 
 

@@ -64,8 +64,10 @@ class LabServer:
         ]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI and containers run as root
-        for key, value in self.lepton.items():
-            cmd.append(f"--LeptonLab.{key}={value}")
+        from tests.support.settings import config_sections
+
+        for section, values in config_sections(self.lepton).items():
+            cmd += [f"--{section}.{key}={value}" for key, value in values.items()]
         return cmd
 
     def start(self, timeout: float = 90) -> LabServer:

@@ -9,20 +9,18 @@ import pytest
 # As in the Lepton kernels: Keras 3 on the torch backend unless the user chose another.
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from lepton_lab.cluster.manager import ClusterManager, ClusterSpec
+from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.store.database import RunStore
 
 
 @pytest.fixture(scope="module")
 def cluster():
     manager = ClusterManager(
-        ClusterSpec(
-            mode="local",
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit="2GiB",
-            dashboard_address="127.0.0.1:0",
-        )
+        mode="local",
+        n_workers=2,
+        threads_per_worker=1,
+        memory_limit="2GiB",
+        dashboard_address="127.0.0.1:0",
     )
     manager.start()
     yield manager

@@ -15,32 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from lepton_lab.config.settings import state_dir
-from lepton_lab.jobs.service import (
-    LEASE,
-    JobService,
-    create_job,
-    installed_kernels,
-    new_id,
-    new_schedule_fields,
-)
-from lepton_lab.jobs.spec import (
-    JOB_FIELDS,
-    SCHEDULE_EDITABLE,
-    SCHEDULE_FIELDS,
-    job_request,
-    schedule_fields,
-    validate_job,
-    validate_timing,
-)
+from lepton_lab.jobs.dispatcher import LEASE, Dispatcher
+from lepton_lab.services.jobs import JobService, job_files
+from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.store.jobs import JobStore, open_job_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
-_embedded: JobService | None = None
+_embedded: Dispatcher | None = None
 _lock = threading.Lock()
 
 
 def _store() -> JobStore:
     return open_job_store()
+
+
+def _jobs(store: JobStore | None = None) -> JobService:
+    return JobService(store or _store(), state_dir())
+
+
+def _schedules(store: JobStore | None = None) -> ScheduleService:
+    return ScheduleService(store or _store(), state_dir())
 
 
 def ensure_dispatcher(store: JobStore | None = None) -> bool:
@@ -53,7 +47,7 @@ def ensure_dispatcher(store: JobStore | None = None) -> bool:
     with _lock:
         if _embedded is not None or store.lease_holder(LEASE) is not None:
             return False
-        _embedded = JobService(store, state_dir(), name="embedded")
+        _embedded = Dispatcher(store, state_dir(), name="embedded")
         _embedded.start()
         atexit.register(_embedded.close)
         return True
@@ -83,7 +77,7 @@ class Job:
     @property
     def output_path(self) -> Path:
         """The executed notebook (kept for failed jobs too)."""
-        return Path(self._store.get_job(self.id, details=False)["output_dir"]) / "output.ipynb"
+        return job_files(self._store.get_job(self.id, details=False)).output
 
     def wait(self, timeout: float | None = None, poll: float = 0.2) -> str:
         """Block until the job has ended (or ``timeout``); returns the status."""
@@ -101,7 +95,7 @@ class Job:
         return self._store.request_stop(self.id)
 
     def logs(self) -> str:
-        path = Path(self._store.get_job(self.id, details=False)["output_dir"]) / "job.log"
+        path = job_files(self._store.get_job(self.id, details=False)).log
         return path.read_text(errors="replace") if path.exists() else ""
 
     def metrics(self) -> dict[str, float]:
@@ -128,10 +122,9 @@ def submit(
     if kernel is not None:
         body["kernel"] = kernel
     store = _store()
-    spec = validate_job(body, None, installed_kernels(), JOB_FIELDS)
-    record = create_job(store, state_dir(), spec)
+    job = _jobs(store).submit(body)
     ensure_dispatcher(store)
-    return Job(record["id"], store)
+    return Job(job.id, store)
 
 
 def get(job_id: str) -> Job:
@@ -160,15 +153,17 @@ class Schedule:
         return self._store.get_schedule(self.id)
 
     def pause(self) -> None:
-        self._store.update_schedule(self.id, active=False, next_fire_at=None)
+        _schedules(self._store).pause(self.id)
 
     def resume(self) -> None:
-        record = self.record()
-        timing = validate_timing({"active": True}, record)
-        self._store.update_schedule(self.id, **new_schedule_fields(timing))
+        _schedules(self._store).resume(self.id)
 
     def delete(self) -> None:
-        self._store.delete_schedule(self.id)
+        _schedules(self._store).delete(self.id)
+
+    def run_now(self) -> Job:
+        """Queue the schedule's notebook now, outside its cron times."""
+        return Job(_schedules(self._store).run_now(self.id).id, self._store)
 
     def jobs(self) -> list[dict[str, Any]]:
         return self._store.list_jobs(schedule_id=self.id)
@@ -195,87 +190,10 @@ def schedule(
         **options,
     }
     store = _store()
-    record = create_schedule(store, body, None, installed_kernels())
+    created = _schedules(store).create(body)
     ensure_dispatcher(store)
-    return Schedule(record["id"], store)
-
-
-def create_schedule(
-    store: JobStore,
-    body: Any,
-    root: Path | None,
-    kernels: set[str],
-    default_executor: str = "local",
-) -> dict[str, Any]:
-    """Validate and store a schedule (shared by REST, CLI and ``ll.jobs.schedule``)."""
-    job_fields = SCHEDULE_FIELDS - {"cron", "timezone", "active", "overlap", "catchup"}
-    timing_fields = {"cron", "timezone", "active", "overlap", "catchup"}
-    if not isinstance(body, dict):
-        body = {"": body}  # validate_job reports the wrong type
-    job = validate_job(
-        {k: v for k, v in body.items() if k not in timing_fields},
-        root,
-        kernels,
-        job_fields,
-        default_executor,
-    )
-    if "cron" not in body:
-        from lepton_lab.jobs.spec import JobRequestError
-
-        raise JobRequestError("missing field 'cron'")
-    timing = validate_timing(body)
-    return store.create_schedule(
-        new_id(),
-        notebook=str(job.notebook),
-        cwd=str(job.cwd),
-        **schedule_fields(job),
-        **new_schedule_fields(timing),
-    )
+    return Schedule(created.id, store)
 
 
 def list_schedules() -> list[dict[str, Any]]:
     return _store().list_schedules()
-
-
-#: What an edit of a schedule may carry besides the stored fields: ``allow_unknown`` applies
-#: to the parameters checked in that edit.
-SCHEDULE_EDIT_FIELDS = SCHEDULE_EDITABLE | {"allow_unknown"}
-_TIMING_FIELDS = {"cron", "timezone", "active", "overlap", "catchup"}
-
-
-def schedule_changes(
-    current: dict[str, Any],
-    body: Any,
-    kernels: set[str],
-    default_executor: str = "local",
-    now: float | None = None,
-) -> dict[str, Any]:
-    """The field updates for an edit of schedule ``current`` (REST PATCH, CLI pause/resume).
-
-    Job fields are checked again against the notebook as it is now (so an edit cannot store
-    a parameter the notebook would reject); parameters stored earlier are not re-judged
-    unless the edit replaces them. ``next_fire_at`` is recomputed when cron, timezone or
-    ``active`` change; pausing clears it.
-    """
-    from lepton_lab.jobs.spec import JobRequestError, check_fields
-
-    body = check_fields(body, SCHEDULE_EDIT_FIELDS)
-    if not set(body) - {"allow_unknown"}:
-        raise JobRequestError(
-            f"nothing to change; send one or more of {', '.join(sorted(SCHEDULE_EDITABLE))}"
-        )
-    changes: dict[str, Any] = {}
-    job_keys = set(body) & (SCHEDULE_EDITABLE - _TIMING_FIELDS)
-    if job_keys:
-        merged = job_request(current)
-        merged.update({k: body[k] for k in job_keys})
-        merged["allow_unknown"] = body.get("allow_unknown", "parameters" not in body)
-        job = validate_job(merged, None, kernels, JOB_FIELDS, default_executor)
-        changes.update(schedule_fields(job))
-    timing_keys = set(body) & _TIMING_FIELDS
-    if timing_keys:
-        fields = new_schedule_fields(validate_timing(body, current), now)
-        if not timing_keys & {"cron", "timezone", "active"}:
-            del fields["next_fire_at"]  # overlap/catchup alone leave the next time as it is
-        changes.update(fields)
-    return changes

@@ -1,4 +1,4 @@
-"""``JobService``: the queue, the supervisors of running jobs, and the schedule firing.
+"""``Dispatcher``: the queue, the supervisors of running jobs, and the schedule firing.
 
 One runs in every process that executes jobs: the Jupyter server, the ``lepton-lab scheduler``
 daemon, or a kernel/script that called ``ll.jobs.submit`` with neither running. They share the
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
@@ -24,10 +23,11 @@ from typing import Any
 
 import psutil
 
-from lepton_lab.jobs.executors import DaskExecutor, Execution, LocalExecutor, kill_tree
-from lepton_lab.jobs.schedules import fire_due, next_fire
-from lepton_lab.jobs.spec import NotebookJob, job_request, schedule_fields, validate_job
-from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
+from lepton_lab.jobs.executors import Execution, kill_tree
+from lepton_lab.jobs.plugins import executor_classes
+from lepton_lab.jobs.schedules import fire_due
+from lepton_lab.jobs.submission import installed_kernels, submit_scheduled
+from lepton_lab.jobs.workdir import JobFiles
 from lepton_lab.store.jobs import JobStore
 
 log = logging.getLogger("lepton_lab.jobs")
@@ -44,62 +44,6 @@ def default_concurrency() -> int:
 
     gpus = probe_gpus().count
     return gpus if gpus > 0 else 2
-
-
-def installed_kernels() -> set[str]:
-    from jupyter_client.kernelspec import KernelSpecManager
-
-    return set(KernelSpecManager().find_kernel_specs())
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex[:12]
-
-
-def create_job(
-    store: JobStore,
-    state_dir: Path,
-    job: NotebookJob,
-    schedule_id: str | None = None,
-    message: str = "submitted",
-) -> dict[str, Any]:
-    """Snapshot the notebook into the job's folder and queue the job.
-
-    The snapshot is what runs (editing the notebook afterwards does not change a queued job)
-    and what the Dask executor ships to a worker.
-    """
-    job_id = new_id()
-    files = JobFiles(state_dir / "jobs" / job_id)
-    files.root.mkdir(parents=True, exist_ok=False)
-    try:
-        shutil.copyfile(job.notebook, files.input)
-        write_json_atomic(
-            files.request,
-            {
-                "parameters": job.parameters,
-                "kernel": job.kernel,
-                "language": job.language,
-                "cwd": str(job.cwd),
-                "output_formats": job.output_formats,
-            },
-        )
-        for warning in job.warnings:
-            log.warning("Lepton Lab: job %s: %s", job_id, warning)
-        return store.create_job(
-            job_id,
-            message=message,
-            notebook=str(job.notebook),
-            input_path=str(files.input),
-            cwd=str(job.cwd),
-            output_dir=str(files.root),
-            retry_backoff=job.retry_backoff,
-            warnings=job.warnings,
-            **schedule_fields(job),
-            schedule_id=schedule_id,
-        )
-    except BaseException:
-        shutil.rmtree(files.root, ignore_errors=True)
-        raise
 
 
 class Supervisor:
@@ -145,13 +89,15 @@ class Supervisor:
 
     def _forward(self) -> None:
         progress, metrics = self.execution.updates()
-        if progress is not None:
-            self.store.update_job(self.id, progress=progress)
+        # metrics first: a reader that sees the progress of a later cell then also sees the
+        # metrics logged before it
         if metrics:
             rows = [m for m in metrics if isinstance(m, dict) and {"name", "value"} <= set(m)]
             for row in rows:
                 row.setdefault("time", time.time())
             self.store.add_job_metrics(self.id, self.job["attempt"], rows)
+        if progress is not None:
+            self.store.update_job(self.id, progress=progress)
 
     def _record(self, result: dict[str, Any]) -> None:
         status, error, cell = result.get("status"), result.get("error"), result.get("error_cell")
@@ -235,7 +181,7 @@ def _kill_orphan_runner(job: dict[str, Any], pid: int | None) -> None:
         kill_tree(pid)
 
 
-class JobService:
+class Dispatcher:
     """Dispatcher lease, job queue, supervisors and schedule firing for one process."""
 
     def __init__(
@@ -256,10 +202,9 @@ class JobService:
         self.tick = tick
         self.lease_ttl = lease_ttl
         self.owner = f"{HOST}:{os.getpid()}:{name}-{uuid.uuid4().hex[:6]}"
-        self.executors = {
-            "local": LocalExecutor(),
-            "dask": DaskExecutor(dask_client or _attach_client),
-        }
+        # built from the entry-point registry: a plug-in executor runs jobs like the built-ins
+        client = dask_client or _attach_client
+        self.executors = {name: cls(client) for name, cls in executor_classes().items()}
         self.supervisors: dict[str, Supervisor] = {}
         self.is_leader = False
         self._lease_until = 0.0
@@ -337,7 +282,13 @@ class JobService:
         files = JobFiles(Path(job["output_dir"]))
         files.reset_attempt()
         try:
-            execution = self.executors[job["executor"]].start(files, job)
+            executor = self.executors.get(job["executor"])
+            if executor is None:
+                raise RuntimeError(
+                    f"the executor {job['executor']!r} is not installed here "
+                    f"(installed: {', '.join(self.executors)})"
+                )
+            execution = executor.start(files, job)
         except Exception as exc:  # noqa: BLE001 - e.g. no cluster for the dask executor
             finish(self.store, job, "failed", f"could not start the job: {exc}", None, self.owner)
             return None
@@ -373,16 +324,8 @@ class JobService:
         return self.store.get_job(job_id)
 
     def submit_scheduled(self, sched: dict[str, Any], due: float | None = None) -> str:
-        """Queue a schedule's job: for its fire time ``due``, or now ("run now")."""
-        body = dict(job_request(sched), allow_unknown=True)
-        job = validate_job(body, None, self.kernels())
-        if due is None:
-            message = f"run now from schedule {sched['id']}"
-        else:
-            message = f"fired by schedule {sched['id']} for {due:.3f}"
-        return create_job(
-            self.store, self.state_dir, job, schedule_id=sched["id"], message=message
-        )["id"]
+        """Queue a schedule's job for its fire time ``due`` (or now)."""
+        return submit_scheduled(self.store, self.state_dir, self.kernels(), sched, due)["id"]
 
     def reconcile(self) -> list[str]:
         """Jobs marked running whose owner is gone: failed "interrupted by restart" (and
@@ -405,18 +348,6 @@ class JobService:
             )
             done.append(job["id"])
         return done
-
-
-def new_schedule_fields(timing: Any, now: float | None = None) -> dict[str, Any]:
-    now = time.time() if now is None else now
-    return {
-        "cron": timing.cron,
-        "timezone": timing.timezone,
-        "active": timing.active,
-        "overlap": timing.overlap,
-        "catchup": timing.catchup,
-        "next_fire_at": next_fire(timing.cron, timing.timezone, now) if timing.active else None,
-    }
 
 
 def _attach_client() -> Any:

@@ -1,0 +1,261 @@
+"""Shapes of the notebook job and schedule routes (``/jobs``, ``/schedules``).
+
+A job request, a schedule request and a schedule edit share their fields by inheritance: each
+field (its type, limits and description) is written once, here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, create_model
+from pydantic.fields import FieldInfo
+
+from lepton_lab.contract.base import Request, View
+from lepton_lab.store.schema import JOB_STATUSES
+
+JobStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
+OutputFormat = Literal["ipynb", "html"]
+OUTPUT_FORMATS: tuple[str, ...] = OutputFormat.__args__  # type: ignore[attr-defined]
+Overlap = Literal["skip", "queue"]
+Catchup = Literal["once", "none"]
+MAX_TIMEOUT = 7 * 24 * 3600.0
+MAX_RETRIES = 100
+
+
+def _executor_enum(schema: dict[str, Any]) -> None:
+    """The installed executors (entry points), read when the document is generated."""
+    from lepton_lab.jobs.plugins import executor_names
+
+    schema["enum"] = list(executor_names())
+
+
+class JobOptions(Request):
+    """How a notebook runs: shared by jobs, schedules and the jobs a schedule fires."""
+
+    name: str = Field("", max_length=200, description="default: the notebook's name")
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="values for the notebook's `parameters` cell (any JSON type; checked "
+        "against the types of the declared defaults)",
+    )
+    kernel: str | None = Field(
+        None, min_length=1, max_length=200, description="kernelspec name; default: the notebook's"
+    )
+    timeout: float | None = Field(
+        None, ge=0.1, le=MAX_TIMEOUT, description="seconds per attempt; null: none"
+    )
+    retries: int = Field(0, ge=0, le=MAX_RETRIES)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    output_formats: list[OutputFormat] = Field(
+        default_factory=lambda: ["ipynb"], max_length=len(OUTPUT_FORMATS)
+    )
+    executor: str = Field(  # type: ignore[assignment] - absent: the server's default
+        None,
+        min_length=1,
+        max_length=64,
+        description="where it runs: an installed executor (GET /config); default: the server's",
+        json_schema_extra=_executor_enum,
+    )
+
+
+class NotebookRequest(JobOptions):
+    """Fields of a request that names a notebook."""
+
+    path: str = Field(
+        min_length=1, description="the notebook, relative to the server's root directory"
+    )
+    cwd: str | None = Field(
+        None,
+        description="working directory (relative to the server root); default: the "
+        "notebook's folder",
+    )
+    allow_unknown: bool = Field(False, description="pass parameters the notebook does not declare")
+
+
+class JobRequest(NotebookRequest):
+    """``POST /jobs``."""
+
+    retry_backoff: float = Field(
+        1.0, ge=0.0, le=3600.0, description="seconds before the first retry; doubles each time"
+    )
+
+
+class ScheduleTiming(Request):
+    """When a schedule fires."""
+
+    cron: str = Field(
+        min_length=1,
+        max_length=200,
+        description="cron expression (5 fields, or 6 with seconds last)",
+    )
+    timezone: str = Field("UTC", min_length=1, max_length=64, description="IANA name")
+    active: bool = True
+    overlap: Overlap = Field(
+        "skip", description="while the previous job still runs: skip this time, or queue anyway"
+    )
+    catchup: Catchup = Field(
+        "once", description="after downtime: fire once for the missed times, or not at all"
+    )
+
+
+class ScheduleRequest(NotebookRequest, ScheduleTiming):
+    """``POST /schedules``."""
+
+
+#: What an edit of a schedule may change (a schedule keeps its notebook and folder).
+SCHEDULE_EDITABLE = tuple(
+    name for name in ScheduleRequest.model_fields if name not in ("path", "cwd", "allow_unknown")
+)
+TIMING_FIELDS = tuple(ScheduleTiming.model_fields)
+
+
+def _optional(field: FieldInfo) -> tuple[Any, Any]:
+    """The same field with its limits, optional with no default (absent: left unchanged)."""
+    annotation = field.annotation
+    if field.metadata:
+        annotation = Annotated[(annotation, *field.metadata)]
+    extra = {"description": field.description, "json_schema_extra": field.json_schema_extra}
+    return annotation, Field(None, **extra)
+
+
+# ``PATCH /schedules/{id}``: the editable fields, each optional (absent: unchanged), plus
+# allow_unknown for the parameters checked in that edit. Derived, not written again.
+SchedulePatch = create_model(  # type: ignore[call-overload]
+    "SchedulePatch",
+    __base__=Request,
+    __doc__="``PATCH /schedules/{id}``: the fields to change (``active: false`` pauses).",
+    **{
+        name: _optional(field)
+        for name, field in ScheduleRequest.model_fields.items()
+        if name in (*SCHEDULE_EDITABLE, "allow_unknown")
+    },
+)
+
+
+class JobQuery(Request):
+    """``GET /jobs``: newest first."""
+
+    status: JobStatus | None = None
+    schedule_id: str | None = Field(None, min_length=1, max_length=64)
+    limit: int = Field(100, ge=1, le=1000)
+
+
+#: Bytes of a job's log one GET returns at most (page with ``offset``/``next``).
+LOG_PAGE_MAX = 4 * 1024 * 1024
+
+
+class LogQuery(Request):
+    """``GET /jobs/{id}/logs``: bytes from ``offset``."""
+
+    offset: int = Field(0, ge=0, le=2**62)
+    limit: int = Field(1024 * 1024, ge=1, le=LOG_PAGE_MAX)
+
+
+class OutputQuery(Request):
+    """``GET /jobs/{id}/output``."""
+
+    format: OutputFormat = "ipynb"
+
+
+class JobEvent(View):
+    time: float
+    status: str
+    attempt: int
+    message: str
+
+
+class JobMetric(View):
+    name: str
+    value: float
+    time: float
+    attempt: int
+
+
+class Job(View):
+    id: str
+    name: str
+    path: str | None = Field(None, description="the notebook, relative to the server root")
+    notebook: str
+    cwd: str
+    output_dir: str
+    parameters: dict[str, Any]
+    kernel: str
+    executor: str
+    timeout: float | None = None
+    retries: int
+    retry_backoff: float
+    tags: list[str]
+    output_formats: list[str]
+    outputs: list[OutputFormat] = Field(
+        [], description="the outputs written so far (GET .../output?format=)"
+    )
+    warnings: list[str]
+    schedule_id: str | None = None
+    status: JobStatus
+    attempt: int
+    not_before: float = 0.0
+    owner: str | None = None
+    runner_pid: int | None = None
+    heartbeat_at: float | None = None
+    stop_requested: bool
+    progress: dict[str, Any] = Field(
+        {},
+        description="cells, cell (1-based, running), completed, source, started_at, "
+        "cell_started_at, cell_elapsed; cells are the executed notebook's, papermill's "
+        "injected-parameters cell included",
+    )
+    created_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    elapsed: float | None = Field(None, description="seconds of the current (or last) attempt")
+    error: str | None = None
+    error_cell: int | None = None
+    events: list[JobEvent] | None = None
+    metrics: list[JobMetric] | None = None
+
+
+class JobList(View):
+    jobs: list[Job]
+
+
+class JobLogs(View):
+    id: str
+    status: JobStatus
+    offset: int
+    next: int = Field(description="the offset to ask for next")
+    size: int
+    text: str
+    complete: bool = Field(description="the job has ended and all of its log is read")
+
+
+class Schedule(View):
+    id: str
+    name: str
+    path: str | None = None
+    notebook: str
+    cwd: str
+    cron: str
+    timezone: str
+    active: bool
+    overlap: Overlap
+    catchup: Catchup
+    parameters: dict[str, Any]
+    kernel: str
+    executor: str
+    timeout: float | None = None
+    retries: int
+    tags: list[str]
+    output_formats: list[str]
+    next_fire_at: float | None = None
+    last_fired_at: float | None = None
+    last_job_id: str | None = None
+    fired: int
+    skipped: int
+    last_error: str | None = None
+    created_at: float
+    upcoming: list[float] | None = Field(None, description="the next fire times")
+
+
+class ScheduleList(View):
+    schedules: list[Schedule]

@@ -1,0 +1,53 @@
+"""Job executors are plug-ins: classes registered on the ``lepton_lab.executors`` entry-point
+group, the way papermill finds its engines. The REST enum, ``GET /config`` and the UI's list
+all come from here.
+
+An executor class has a ``name``, a one-line ``description`` and is built with a callable
+that returns the lab's ``distributed.Client`` (``client()``, for executors that use the
+cluster); ``start(files, job)`` begins one attempt and returns an
+:class:`~lepton_lab.jobs.executors.Execution`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from importlib.metadata import entry_points
+from typing import Any
+
+log = logging.getLogger("lepton_lab.jobs")
+
+GROUP = "lepton_lab.executors"
+
+
+@functools.lru_cache(maxsize=1)
+def executor_classes() -> dict[str, type[Any]]:
+    """Installed executors by name. One that fails to load is logged and left out."""
+    found: dict[str, type[Any]] = {}
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: (e.name != "local", e.name)):
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the lab
+            log.warning("Lepton Lab: executor %r (%s) failed to load: %s", ep.name, ep.value, exc)
+    return found
+
+
+def executor_names() -> tuple[str, ...]:
+    return tuple(executor_classes())
+
+
+def describe_executors() -> list[dict[str, str]]:
+    return [
+        {"name": name, "description": str(getattr(cls, "description", "") or cls.__doc__ or "")}
+        for name, cls in executor_classes().items()
+    ]
+
+
+def check_executor(name: str) -> str:
+    """``name`` if installed, else a RequestError listing what is."""
+    from lepton_lab.contract import RequestError
+
+    names = executor_names()
+    if name not in names:
+        raise RequestError(f"'executor' must be one of {', '.join(names)}, got {name!r}")
+    return name

@@ -1,0 +1,128 @@
+"""Submitting a notebook job: the one path from a request to a queued job row.
+
+REST, the CLI, ``ll.jobs``, "run now" and the schedule firing all submit through
+:func:`submit`, so a request is validated (:mod:`lepton_lab.jobs.spec`) and its notebook
+snapshotted the same way whoever asks.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from lepton_lab.contract.jobs import JobRequest, ScheduleTiming
+from lepton_lab.jobs.schedules import next_fire
+from lepton_lab.jobs.spec import (
+    NotebookJob,
+    job_request,
+    schedule_fields,
+    validate_job,
+)
+from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
+from lepton_lab.store.jobs import JobStore
+
+log = logging.getLogger("lepton_lab.jobs")
+
+
+def installed_kernels() -> set[str]:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return set(KernelSpecManager().find_kernel_specs())
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def create_job(
+    store: JobStore,
+    state_dir: Path,
+    job: NotebookJob,
+    schedule_id: str | None = None,
+    message: str = "submitted",
+) -> dict[str, Any]:
+    """Snapshot the notebook into the job's folder and queue the job.
+
+    The snapshot is what runs (editing the notebook afterwards does not change a queued job)
+    and what the Dask executor ships to a worker.
+    """
+    job_id = new_id()
+    files = JobFiles(state_dir / "jobs" / job_id)
+    files.root.mkdir(parents=True, exist_ok=False)
+    try:
+        shutil.copyfile(job.notebook, files.input)
+        write_json_atomic(
+            files.request,
+            {
+                "parameters": job.parameters,
+                "kernel": job.kernel,
+                "language": job.language,
+                "cwd": str(job.cwd),
+                "output_formats": job.output_formats,
+            },
+        )
+        for warning in job.warnings:
+            log.warning("Lepton Lab: job %s: %s", job_id, warning)
+        return store.create_job(
+            job_id,
+            message=message,
+            notebook=str(job.notebook),
+            input_path=str(files.input),
+            cwd=str(job.cwd),
+            output_dir=str(files.root),
+            retry_backoff=job.retry_backoff,
+            warnings=job.warnings,
+            **schedule_fields(job),
+            schedule_id=schedule_id,
+        )
+    except BaseException:
+        shutil.rmtree(files.root, ignore_errors=True)
+        raise
+
+
+def submit(
+    store: JobStore,
+    state_dir: Path,
+    body: Any,
+    root: Path | None,
+    kernels: set[str],
+    default_executor: str = "local",
+) -> dict[str, Any]:
+    """Validate a job request (a dict or a :class:`JobRequest`) and queue it; nothing is
+    stored when it is refused."""
+    spec = validate_job(body, root, kernels, default_executor, JobRequest)
+    return create_job(store, state_dir, spec)
+
+
+def submit_scheduled(
+    store: JobStore,
+    state_dir: Path,
+    kernels: set[str],
+    sched: dict[str, Any],
+    due: float | None = None,
+) -> dict[str, Any]:
+    """Queue a schedule's job: for its fire time ``due``, or now ("run now")."""
+    body = dict(job_request(sched), allow_unknown=True)
+    job = validate_job(body, None, kernels, sched["executor"])
+    if due is None:
+        message = f"run now from schedule {sched['id']}"
+    else:
+        message = f"fired by schedule {sched['id']} for {due:.3f}"
+    return create_job(store, state_dir, job, schedule_id=sched["id"], message=message)
+
+
+def new_schedule_fields(timing: ScheduleTiming, now: float | None = None) -> dict[str, Any]:
+    """The stored timing fields of a schedule, with its next fire time (none when paused)."""
+    now = time.time() if now is None else now
+    return {
+        "cron": timing.cron,
+        "timezone": timing.timezone,
+        "active": timing.active,
+        "overlap": timing.overlap,
+        "catchup": timing.catchup,
+        "next_fire_at": next_fire(timing.cron, timing.timezone, now) if timing.active else None,
+    }

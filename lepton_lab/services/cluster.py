@@ -1,0 +1,81 @@
+"""The cluster facade: status, scaling, the kernels and what this lab has installed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lepton_lab._version import __version__
+from lepton_lab.cluster.gpus import probe_gpus
+from lepton_lab.cluster.manager import ClusterError, ClusterManager
+from lepton_lab.contract import Conflict, RequestError
+from lepton_lab.contract.cluster import ClusterStatus, Kernels, LabConfig, ScaleRequest
+from lepton_lab.jobs.plugins import describe_executors
+
+LEPTON_KERNELS = (("lepton-cpu", "cpu"), ("lepton-gpu", "gpu"))
+
+
+class ClusterService:
+    """The lab's cluster (through its manager) and the machine's kernels."""
+
+    def __init__(
+        self,
+        manager: ClusterManager,
+        kernelspecs: Callable[[], dict[str, Any]],
+        default_executor: str = "local",
+        features: Callable[[], dict[str, bool]] | None = None,
+    ) -> None:
+        self.manager = manager
+        self.kernelspecs = kernelspecs
+        self.default_executor = default_executor
+        self.features = features or (lambda: {})
+
+    def status(self) -> ClusterStatus:
+        return ClusterStatus.model_validate(self.manager.status())
+
+    def scale(self, request: ScaleRequest) -> ClusterStatus:
+        """Scale a lab-owned cluster and wait until the scheduler sees the workers."""
+        limit = self.manager.worker_limit()
+        if request.workers > limit:
+            raise RequestError(f"'workers' must be between 0 and {limit}, got {request.workers}")
+        try:
+            return ClusterStatus.model_validate(self.manager.scale(request.workers))
+        except ClusterError as exc:
+            raise Conflict(str(exc)) from exc
+
+    def kernels(self) -> Kernels:
+        specs = self.kernelspecs()
+        probe = probe_gpus()
+        kernels = []
+        for name, device in LEPTON_KERNELS:
+            spec = specs.get(name, {}).get("spec", {})
+            kernels.append(
+                {
+                    "name": name,
+                    "display_name": spec.get("display_name", name),
+                    "device": device,
+                    "installed": name in specs,
+                    "runs_on": "gpu" if device == "gpu" and probe.available else "cpu",
+                }
+            )
+        others = [
+            {"name": n, "display_name": s.get("spec", {}).get("display_name", n), "device": None}
+            for n, s in sorted(specs.items())
+            if n not in dict(LEPTON_KERNELS)
+        ]
+        return Kernels(
+            gpu_available=probe.available,
+            gpu_count=probe.count,
+            gpu_names=list(probe.names),
+            gpu_reason=probe.reason,
+            kernels=kernels,
+            other_kernels=others,
+        )
+
+    def config(self) -> LabConfig:
+        return LabConfig(
+            version=__version__,
+            default_executor=self.default_executor,
+            executors=describe_executors(),
+            features=self.features(),
+        )

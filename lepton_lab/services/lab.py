@@ -1,0 +1,23 @@
+"""The services of one running lab, built once by the server extension."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from lepton_lab.services.cluster import ClusterService
+from lepton_lab.services.jobs import JobService
+from lepton_lab.services.runs import RunService
+from lepton_lab.services.schedules import ScheduleService
+
+
+@dataclass
+class LabServices:
+    """The facades the REST handlers call, and the thread pool their blocking calls run in
+    (so the IOLoop never waits on the database, the file system or the cluster)."""
+
+    cluster: ClusterService
+    runs: RunService
+    jobs: JobService
+    schedules: ScheduleService
+    pool: ThreadPoolExecutor

@@ -1,0 +1,73 @@
+"""The runs facade: list, look up, page metrics, stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lepton_lab.contract import Conflict, NotFound
+from lepton_lab.contract.runs import (
+    MetricsPage,
+    MetricsQuery,
+    Run,
+    RunList,
+    RunQuery,
+    StopAccepted,
+)
+from lepton_lab.store.database import RunStore, UnknownRun
+from lepton_lab.store.schema import FINAL_STATUSES
+
+
+class RunService:
+    """Runs in one store. ``client()`` gives the cluster's ``distributed.Client`` (or None
+    while there is none), which stopping a run needs."""
+
+    def __init__(self, store: RunStore, client: Callable[[], Any]) -> None:
+        self.store = store
+        self.client = client
+
+    def record(self, run_id: str) -> dict[str, Any]:
+        try:
+            return self.store.get_run(run_id)
+        except UnknownRun as exc:
+            raise NotFound(str(exc)) from None
+
+    def get(self, run_id: str) -> Run:
+        """One run with its usage per rank, its events and its progress summary."""
+        record = self.record(run_id)
+        record.update(self._summaries([run_id]).get(run_id, {}))
+        return Run.model_validate(record)
+
+    def list(self, query: RunQuery | None = None) -> RunList:
+        """Runs, newest first, each with the highest step reported and its last metrics."""
+        query = query or RunQuery()
+        records = self.store.list_runs(query.status, query.limit)
+        summaries = self._summaries([r["id"] for r in records])
+        return RunList(
+            runs=[Run.model_validate({**r, **summaries.get(r["id"], {})}) for r in records]
+        )
+
+    def _summaries(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        summarise = getattr(self.store, "run_summaries", None)
+        return summarise(run_ids) if summarise is not None and run_ids else {}
+
+    def metrics(self, run_id: str, query: MetricsQuery | None = None) -> MetricsPage:
+        query = query or MetricsQuery()
+        try:
+            page = self.store.metrics(run_id, query.since, query.limit)
+        except UnknownRun as exc:
+            raise NotFound(str(exc)) from None
+        return MetricsPage.model_validate(page)
+
+    def stop(self, run_id: str) -> StopAccepted:
+        """Ask the run's ranks to stop (they do at their next report)."""
+        from lepton_lab.training.context import request_stop
+
+        record = self.record(run_id)
+        if record["status"] in FINAL_STATUSES:
+            raise Conflict(f"run {run_id} has already ended ({record['status']})")
+        client = self.client()
+        if client is None:
+            raise Conflict("the cluster is not running, so the run cannot be reached")
+        request_stop(run_id, client)
+        return StopAccepted(id=run_id, status=record["status"])

@@ -234,9 +234,14 @@ export class RunView extends Widget {
     this._stop.addEventListener('click', () => {
       this._stopping = true;
       this._render();
-      void act(this._stop, `Stopping run ${model.runId}`, () =>
-        model.stop()
-      ).then(() => this._render());
+      void act(this._stop, `Stopping run ${model.runId}`, async () => {
+        try {
+          await model.stop();
+        } catch (error) {
+          this._stopping = false; // offer Stop again
+          throw error;
+        }
+      }).then(() => this._render());
     });
     header.append(this._name, this._status, this._stop);
     this._meta = el('div', 'lepton-RunPanel-meta lepton-Sidebar-muted');

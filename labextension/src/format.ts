@@ -2,6 +2,7 @@
  * Formatters shared by the sidebar sections and the run panel: plain
  * functions of plain values, unit-tested in `test/format.spec.ts`.
  */
+import type { IJob, IRun } from './api';
 
 /** What a missing value reads as. */
 export const DASH = '–';
@@ -183,28 +184,29 @@ export function statusBadge(status: string | null | undefined): IBadge {
 
 // ---- progress texts --------------------------------------------------------
 
-/** The parts of a job that its progress text reads. */
-export interface IJobProgressInput {
-  status: string;
-  created_at?: number | null;
-  ended_at?: number | null;
-  elapsed?: number | null;
-  progress?: {
-    cell?: number | null;
-    cells?: number | null;
-    completed?: number | null;
-  } | null;
+/** The parts of a job (`IJob`) that its progress text reads. */
+export type JobProgressInput = Pick<IJob, 'status'> &
+  Partial<Pick<IJob, 'created_at' | 'ended_at' | 'elapsed' | 'progress'>>;
+
+/** A whole number of a free-form record (`Job.progress`), or 0. */
+function count(
+  record: { [key: string]: unknown } | null | undefined,
+  key: string
+): number {
+  const value = record?.[key];
+  return typeof value === 'number' && isFinite(value) ? value : 0;
 }
 
 /** "cell 3/7 · 12 s" for a running job, the elapsed time otherwise. */
-export function jobProgressText(job: IJobProgressInput, now?: Date): string {
-  const progress = job.progress ?? {};
+export function jobProgressText(job: JobProgressInput, now?: Date): string {
   if (job.status === 'running') {
     const parts: string[] = [];
-    if (progress.cell && progress.cells) {
-      parts.push(`cell ${progress.cell}/${progress.cells}`);
-    } else if (progress.cells) {
-      parts.push(`${progress.completed ?? 0}/${progress.cells} cells`);
+    const cell = count(job.progress, 'cell');
+    const cells = count(job.progress, 'cells');
+    if (cell && cells) {
+      parts.push(`cell ${cell}/${cells}`);
+    } else if (cells) {
+      parts.push(`${count(job.progress, 'completed')}/${cells} cells`);
     } else {
       parts.push('starting');
     }
@@ -219,14 +221,12 @@ export function jobProgressText(job: IJobProgressInput, now?: Date): string {
     : `ended ${formatTime(job.ended_at, now)}`;
 }
 
-/** The parts of a run that its progress text reads. */
-export interface IRunProgressInput {
-  status: string;
-  framework?: string;
-  params?: { [key: string]: unknown };
-  /** The last reported step (from the list's `step`, or the metrics read). */
-  step?: number | null;
-}
+/**
+ * The parts of a run (`IRun`) that its progress text reads; `step` is the
+ * list's, or the highest the metrics read so far say.
+ */
+export type RunProgressInput = Pick<IRun, 'status'> &
+  Partial<Pick<IRun, 'framework' | 'params' | 'step'>>;
 
 function positiveInt(value: unknown): number | null {
   return typeof value === 'number' && Number.isInteger(value) && value > 0
@@ -238,7 +238,7 @@ function positiveInt(value: unknown): number | null {
  * How many epochs a run was asked for: `params.epochs` (Keras fits), else
  * `params.config.epochs` (a per-worker loop's config), else null.
  */
-export function runEpochs(params: IRunProgressInput['params']): number | null {
+export function runEpochs(params: RunProgressInput['params']): number | null {
   if (!params) {
     return null;
   }
@@ -258,7 +258,7 @@ export function runEpochs(params: IRunProgressInput['params']): number | null {
  * "step 120 · 10 epochs", "10 epochs" before the first report, "queued" or
  * "waiting" when nothing is known.
  */
-export function runProgressText(run: IRunProgressInput): string {
+export function runProgressText(run: RunProgressInput): string {
   const epochs = runEpochs(run.params);
   const step = known(run.step) ? run.step : null;
   if (step === null) {
@@ -281,7 +281,7 @@ export function runProgressText(run: IRunProgressInput): string {
  * The fraction of a run done, when the run says how far it goes (Keras
  * epochs); null otherwise.
  */
-export function runFraction(run: IRunProgressInput): number | null {
+export function runFraction(run: RunProgressInput): number | null {
   const epochs = runEpochs(run.params);
   if (run.status === 'completed') {
     return 1;

@@ -116,7 +116,7 @@ describe('progress texts', () => {
       jobProgressText({ status: 'running', elapsed: 1, progress: { cells: 7 } })
     ).toBe('0/7 cells · 1 s');
     expect(
-      jobProgressText({ status: 'running', elapsed: null, progress: null })
+      jobProgressText({ status: 'running', elapsed: null, progress: {} })
     ).toBe('starting · –');
     expect(jobProgressText({ status: 'queued', created_at: at }, now)).toMatch(
       /^queued 12:00/
@@ -135,7 +135,7 @@ describe('progress texts', () => {
 
   it('says where a run is', () => {
     const keras = {
-      status: 'running',
+      status: 'running' as const,
       framework: 'keras',
       params: { epochs: 10 }
     };
@@ -143,15 +143,17 @@ describe('progress texts', () => {
     expect(runProgressText({ ...keras, step: null })).toBe('10 epochs');
     expect(runFraction({ ...keras, step: 4 })).toBeCloseTo(0.5);
     const loop = {
-      status: 'running',
+      status: 'running' as const,
       framework: 'torch',
       params: { config: {} }
     };
     expect(runProgressText({ ...loop, step: 120 })).toBe('step 120');
     expect(runProgressText(loop)).toBe('waiting');
-    expect(runProgressText({ ...loop, status: 'queued' })).toBe('queued');
+    expect(runProgressText({ ...loop, status: 'queued' as const })).toBe(
+      'queued'
+    );
     expect(runFraction({ ...loop, step: 120 })).toBeNull();
-    expect(runFraction({ ...loop, status: 'completed' })).toBe(1);
+    expect(runFraction({ ...loop, status: 'completed' as const })).toBe(1);
     expect(
       runProgressText({
         status: 'running',

@@ -151,13 +151,14 @@ class JobRow {
       : `Job ${job.id}`;
     this._attempt.textContent = `attempt ${Math.max(1, job.attempt || 1)}/${(job.retries ?? 0) + 1}`;
     this._progress.textContent = jobProgressText(job);
-    const progress = (job.progress ?? {}) as {
-      source?: string | null;
-      cell_elapsed?: number | null;
-    };
+    // `progress` is free-form: read the running cell's source and time by key
+    const source = job.progress?.['source'];
+    const cellElapsed = job.progress?.['cell_elapsed'];
     this._progress.title =
-      job.status === 'running' && progress.source
-        ? `Running:\n${progress.source}\n(this cell: ${formatDuration(progress.cell_elapsed)})`
+      job.status === 'running' && typeof source === 'string' && source
+        ? `Running:\n${source}\n(this cell: ${formatDuration(
+            typeof cellElapsed === 'number' ? cellElapsed : null
+          )})`
         : '';
 
     const error = job.status === 'completed' ? '' : firstLine(job.error);

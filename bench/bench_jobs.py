@@ -89,7 +89,7 @@ def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
     from lepton_lab.jobs.dispatcher import Dispatcher
     from lepton_lab.jobs.spec import validate_job
     from lepton_lab.jobs.submission import create_job, installed_kernels
-    from lepton_lab.store.jobs import open_job_store
+    from lepton_lab.store import open_store
 
     nb = notebook(work / "tp.ipynb", 0.0)
     outs = [work / f"tp-{i}.ipynb" for i in range(count)]
@@ -105,7 +105,7 @@ def throughput(work: Path, env: dict, count: int) -> tuple[float, float]:
         )
     plain = time.perf_counter() - t0
 
-    store = open_job_store()
+    store = open_store()
     state = Path(os.environ["LEPTON_LAB_STATE_DIR"])
     spec = validate_job({"path": str(nb)}, None, installed_kernels())
     service = Dispatcher(store, state, concurrency=2, name="bench")

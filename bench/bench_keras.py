@@ -18,7 +18,7 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import lepton_lab as ll  # noqa: E402
-from lepton_lab.store.database import RunStore  # noqa: E402
+from lepton_lab.store import Store  # noqa: E402
 
 
 def model_fn():
@@ -93,7 +93,7 @@ def main() -> None:
             workers=1,
             callbacks=[epoch_timer()],
             client=client,
-            store=RunStore(f"sqlite:///{tmp}/b.db"),
+            store=Store(f"sqlite:///{tmp}/b.db"),
             artifact_dir=f"{tmp}/a",
             wait=True,
         )

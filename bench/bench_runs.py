@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import lepton_lab as ll
-from lepton_lab.store.database import RunStore
+from lepton_lab.store import Store
 
 
 def compute_loop(config):
@@ -109,7 +109,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        store = RunStore(f"sqlite:///{tmp}/bench.db")
+        store = Store(f"sqlite:///{tmp}/bench.db")
         client = ll.attach()
         kw = dict(framework="torch", client=client, store=store, artifact_dir=f"{tmp}/art")
 

@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lepton_lab.cli.jobs import ParamError
     from lepton_lab.contract import RequestError
-    from lepton_lab.store import StoreVersionError
-    from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
+    from lepton_lab.store import StoreVersionError, UnknownJob, UnknownSchedule
 
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func

@@ -175,6 +175,8 @@ def describe(model: type[BaseModel], error: dict[str, Any]) -> str:
             return f"'{name}' must be a non-empty string, got {got}"
         return f"'{name}' must be a string, got {got}"
     if kind == "string_too_long":
+        if in_list:
+            return f"'{name}' takes strings of at most {ctx.get('max_length')} characters"
         return f"'{name}' is longer than {ctx.get('max_length')} characters"
     if kind == "too_long":
         return f"'{name}' takes at most {ctx.get('max_length')} items"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, create_model
+from pydantic import Field, StringConstraints, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from lepton_lab.contract.base import Request, View
@@ -46,7 +46,9 @@ class JobOptions(Request):
         None, ge=0.1, le=MAX_TIMEOUT, description="seconds per attempt; null: none"
     )
     retries: int = Field(0, ge=0, le=MAX_RETRIES)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Annotated[str, StringConstraints(max_length=100)]] = Field(
+        default_factory=list, max_length=50
+    )
     output_formats: list[OutputFormat] = Field(
         default_factory=lambda: ["ipynb"], max_length=len(OUTPUT_FORMATS)
     )
@@ -57,6 +59,14 @@ class JobOptions(Request):
         description="where it runs: an installed executor (GET /config); default: the server's",
         json_schema_extra=_executor_enum,
     )
+
+
+    @field_validator("executor")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        from lepton_lab.jobs.plugins import check_executor
+
+        return check_executor(value)
 
 
 class NotebookRequest(JobOptions):

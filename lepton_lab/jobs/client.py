@@ -18,26 +18,26 @@ from lepton_lab.config.settings import state_dir
 from lepton_lab.jobs.dispatcher import LEASE, Dispatcher
 from lepton_lab.services.jobs import JobService, job_files
 from lepton_lab.services.schedules import ScheduleService
-from lepton_lab.store.jobs import JobStore, open_job_store
+from lepton_lab.store import Store, open_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
 _embedded: Dispatcher | None = None
 _lock = threading.Lock()
 
 
-def _store() -> JobStore:
-    return open_job_store()
+def _store() -> Store:
+    return open_store()
 
 
-def _jobs(store: JobStore | None = None) -> JobService:
+def _jobs(store: Store | None = None) -> JobService:
     return JobService(store or _store(), state_dir())
 
 
-def _schedules(store: JobStore | None = None) -> ScheduleService:
+def _schedules(store: Store | None = None) -> ScheduleService:
     return ScheduleService(store or _store(), state_dir())
 
 
-def ensure_dispatcher(store: JobStore | None = None) -> bool:
+def ensure_dispatcher(store: Store | None = None) -> bool:
     """Start a job service here unless the lab's server or the daemon already runs one.
 
     Returns True when this call started it.
@@ -56,7 +56,7 @@ def ensure_dispatcher(store: JobStore | None = None) -> bool:
 class Job:
     """A notebook job: status, logs, output, metrics, stop."""
 
-    def __init__(self, job_id: str, store: JobStore | None = None) -> None:
+    def __init__(self, job_id: str, store: Store | None = None) -> None:
         self.id = job_id
         self._store = store or _store()
 
@@ -140,7 +140,7 @@ def list_jobs(status: str | None = None, limit: int = 100) -> list[dict[str, Any
 class Schedule:
     """A notebook repeated on a cron expression."""
 
-    def __init__(self, schedule_id: str, store: JobStore | None = None) -> None:
+    def __init__(self, schedule_id: str, store: Store | None = None) -> None:
         self.id = schedule_id
         self._store = store or _store()
 

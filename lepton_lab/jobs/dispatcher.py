@@ -28,7 +28,7 @@ from lepton_lab.jobs.plugins import executor_classes
 from lepton_lab.jobs.schedules import fire_due
 from lepton_lab.jobs.submission import installed_kernels, submit_scheduled
 from lepton_lab.jobs.workdir import JobFiles
-from lepton_lab.store.jobs import JobStore
+from lepton_lab.store import Store
 
 log = logging.getLogger("lepton_lab.jobs")
 
@@ -50,7 +50,7 @@ class Supervisor:
     """Watches one running attempt: forwards progress and metrics to the store, enforces the
     timeout, acts on stop requests, and records how the attempt ended."""
 
-    def __init__(self, store: JobStore, job: dict[str, Any], execution: Execution) -> None:
+    def __init__(self, store: Store, job: dict[str, Any], execution: Execution) -> None:
         self.store = store
         self.job = job
         self.execution = execution
@@ -114,7 +114,7 @@ class Supervisor:
 
 
 def finish(
-    store: JobStore,
+    store: Store,
     job: dict[str, Any],
     status: str,
     error: str | None,
@@ -186,7 +186,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: JobStore,
+        store: Store,
         state_dir: Path,
         concurrency: int | None = None,
         dask_client: Callable[[], Any] | None = None,

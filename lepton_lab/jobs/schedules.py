@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from lepton_lab.store.jobs import JobStore
+from lepton_lab.store import Store
 
 log = logging.getLogger("lepton_lab.jobs")
 
@@ -37,7 +37,7 @@ def upcoming(cron: str, timezone: str, after: float, count: int = 3) -> list[flo
 
 
 def fire_due(
-    store: JobStore,
+    store: Store,
     submit: Callable[[dict[str, Any], float], str],
     now: float | None = None,
 ) -> list[str]:

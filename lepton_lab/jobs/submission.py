@@ -23,7 +23,7 @@ from lepton_lab.jobs.spec import (
     validate_job,
 )
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
-from lepton_lab.store.jobs import JobStore
+from lepton_lab.store import Store
 
 log = logging.getLogger("lepton_lab.jobs")
 
@@ -39,7 +39,7 @@ def new_id() -> str:
 
 
 def create_job(
-    store: JobStore,
+    store: Store,
     state_dir: Path,
     job: NotebookJob,
     schedule_id: str | None = None,
@@ -85,7 +85,7 @@ def create_job(
 
 
 def submit(
-    store: JobStore,
+    store: Store,
     state_dir: Path,
     body: Any,
     root: Path | None,
@@ -99,7 +99,7 @@ def submit(
 
 
 def submit_scheduled(
-    store: JobStore,
+    store: Store,
     state_dir: Path,
     kernels: set[str],
     sched: dict[str, Any],

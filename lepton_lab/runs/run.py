@@ -6,7 +6,7 @@ import threading
 import weakref
 from typing import Any, Protocol
 
-from lepton_lab.store.database import RunStore, open_store
+from lepton_lab.store import Store, open_store
 
 
 class Driver(Protocol):
@@ -31,7 +31,7 @@ class Run:
     def __init__(
         self,
         run_id: str,
-        store: RunStore | None = None,
+        store: Store | None = None,
         driver: Driver | None = None,
         model_fn: Any = None,
     ) -> None:

@@ -20,6 +20,7 @@ from traitlets import Bool, Integer, TraitError, Type, Unicode, default, validat
 
 from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.config import settings
+from lepton_lab.server.openapi import openapi_document
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.lab import LabServices
@@ -102,11 +103,12 @@ class LeptonLab(ExtensionApp):
         return value
 
     def initialize_settings(self) -> None:
-        from lepton_lab.store.database import open_store
+        from lepton_lab.store import open_store
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
-        Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)  # a configured one may not exist
+        # a configured one may not exist yet; private, like everything the store keeps
+        Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
         self.store = open_store(self.database_url)
@@ -148,6 +150,7 @@ class LeptonLab(ExtensionApp):
             jobs=JobService(self.store, state, root, kernels, executor),
             schedules=ScheduleService(self.store, state, root, kernels, executor),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
+            openapi=openapi_document,
         )
 
     def features(self) -> dict[str, bool]:

@@ -405,9 +405,7 @@ class OpenAPIHandler(LeptonHandler):
         )
     )
     async def get(self) -> None:
-        from lepton_lab.server.openapi import openapi_document
-
-        self.reply(openapi_document(self.base_url))
+        self.reply(self.services.openapi(self.base_url))
 
 
 ROUTES: list[tuple[str, type[LeptonHandler]]] = [

@@ -24,7 +24,7 @@ from lepton_lab.contract.jobs import (
 from lepton_lab.contract.runs import StopAccepted
 from lepton_lab.jobs.submission import installed_kernels, submit
 from lepton_lab.jobs.workdir import JobFiles
-from lepton_lab.store.jobs import JobStore, UnknownJob
+from lepton_lab.store import Store, UnknownJob
 from lepton_lab.store.schema import JOB_ACTIVE_STATUSES, JOB_FINAL_STATUSES
 
 
@@ -50,7 +50,7 @@ class JobService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: Store,
         state_dir: Path,
         root: Path | None = None,
         kernels: Callable[[], set[str]] = installed_kernels,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.jobs import JobService
@@ -21,3 +23,5 @@ class LabServices:
     jobs: JobService
     schedules: ScheduleService
     pool: ThreadPoolExecutor
+    #: the OpenAPI document for a base URL (written from the routes, which import this)
+    openapi: Callable[[str], dict[str, Any]]

@@ -14,7 +14,7 @@ from lepton_lab.contract.runs import (
     RunQuery,
     StopAccepted,
 )
-from lepton_lab.store.database import RunStore, UnknownRun
+from lepton_lab.store import Store, UnknownRun
 from lepton_lab.store.schema import FINAL_STATUSES
 
 
@@ -22,7 +22,7 @@ class RunService:
     """Runs in one store. ``client()`` gives the cluster's ``distributed.Client`` (or None
     while there is none), which stopping a run needs."""
 
-    def __init__(self, store: RunStore, client: Callable[[], Any]) -> None:
+    def __init__(self, store: Store, client: Callable[[], Any]) -> None:
         self.store = store
         self.client = client
 

@@ -23,7 +23,7 @@ from lepton_lab.jobs.spec import check_timing, job_request, resolve_job, schedul
 from lepton_lab.jobs.submission import installed_kernels, new_id, new_schedule_fields
 from lepton_lab.jobs.submission import submit_scheduled as queue_scheduled
 from lepton_lab.services.jobs import JobService, relative_path
-from lepton_lab.store.jobs import JobStore, UnknownSchedule
+from lepton_lab.store import Store, UnknownSchedule
 
 #: How many next fire times a single schedule's view lists.
 UPCOMING = 3
@@ -34,7 +34,7 @@ class ScheduleService:
 
     def __init__(
         self,
-        store: JobStore,
+        store: Store,
         state_dir: Path,
         root: Path | None = None,
         kernels: Callable[[], set[str]] = installed_kernels,

@@ -342,13 +342,3 @@ class JobQueries:
             if row is None or row.expires_at < time.time():
                 return None
             return row.holder
-
-
-def __getattr__(name: str) -> Any:
-    # Former names, from when jobs had a store of their own: the one Store and open_store.
-    # Resolved on use because database.py (where Store lives) imports this module.
-    if name in ("JobStore", "open_job_store"):
-        from lepton_lab.store import database
-
-        return database.Store if name == "JobStore" else database.open_store
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

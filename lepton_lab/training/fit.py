@@ -20,7 +20,7 @@ from typing import Any
 
 from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.settings import ENV_POOL, state_dir
-from lepton_lab.store.database import RunStore, open_store
+from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
 
@@ -188,7 +188,7 @@ def fit(
     wait: bool = False,
     rendezvous_timeout: float = 120.0,
     client: Any = None,
-    store: RunStore | None = None,
+    store: Store | None = None,
     artifact_dir: str | None = None,
 ) -> Any:
     """Train data-parallel on the cluster, one rank per worker; returns a ``Run`` at once.
@@ -286,7 +286,7 @@ class RunDriver(threading.Thread):
         run_id: str,
         fn: Callable[..., Any],
         client: Any,
-        store: RunStore,
+        store: Store,
         pool: list[str],
         world: int,
         spec: dict[str, Any],

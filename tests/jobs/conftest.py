@@ -11,7 +11,7 @@ import pytest
 
 from lepton_lab.jobs import client as api
 from lepton_lab.jobs.dispatcher import Dispatcher
-from lepton_lab.store.jobs import JobStore, open_job_store
+from lepton_lab.store import Store, open_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 from tests.support.polling import wait_for
 
@@ -46,12 +46,12 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture
-def store(state: Path) -> JobStore:
-    return open_job_store()
+def store(state: Path) -> Store:
+    return open_store()
 
 
 @pytest.fixture
-def service(store: JobStore, state: Path) -> Iterator[Callable[..., Dispatcher]]:
+def service(store: Store, state: Path) -> Iterator[Callable[..., Dispatcher]]:
     """Start job services (closed after the test)."""
     started: list[Dispatcher] = []
 
@@ -66,6 +66,6 @@ def service(store: JobStore, state: Path) -> Iterator[Callable[..., Dispatcher]]
         svc.close()
 
 
-def wait_ended(store: JobStore, job_id: str, timeout: float = 90) -> dict:
+def wait_ended(store: Store, job_id: str, timeout: float = 90) -> dict:
     wait_for(lambda: store.get_job(job_id, details=False)["status"] in JOB_FINAL_STATUSES, timeout)
     return store.get_job(job_id)

@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from lepton_lab.cluster.manager import ClusterManager
-from lepton_lab.store.database import RunStore
+from lepton_lab.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def client(cluster):
 
 @pytest.fixture
 def store(tmp_path):
-    return RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    return Store(f"sqlite:///{tmp_path / 'runs.db'}")
 
 
 @pytest.fixture

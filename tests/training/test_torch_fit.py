@@ -116,11 +116,11 @@ def test_bad_input_is_refused_before_any_rank_starts_and_stores_nothing(
 
 
 def test_a_run_is_recorded_in_postgresql_too(client, tmp_path):
-    from lepton_lab.store.database import RunStore
+    from lepton_lab.store import Store
     from tests.support.postgres import postgres_server
 
     with postgres_server() as url:
-        store = RunStore(url)
+        store = Store(url)
         run = ll.fit(
             digits_torch,
             framework="torch",

@@ -290,14 +290,10 @@ def test_open_store_is_one_store_per_url_under_every_former_name(tmp_path):
     url = f"sqlite:///{tmp_path / 'one.db'}"
     assert RunStore is Store and JobStore is Store
     assert open_store(url) is open_job_store(url) is open_store(url)
-    from lepton_lab.store.database import RunStore as OldRunStore
     from lepton_lab.store.database import UnknownRun as OldUnknownRun
-    from lepton_lab.store.jobs import JobStore as OldJobStore
     from lepton_lab.store.jobs import UnknownJob, UnknownSchedule  # noqa: F401
-    from lepton_lab.store.jobs import open_job_store as old_open_job_store
 
-    assert OldRunStore is OldJobStore is Store and OldUnknownRun is UnknownRun
-    assert old_open_job_store(url) is open_store(url)
+    assert OldUnknownRun is UnknownRun
 
 
 OPEN_AT_ONCE = textwrap.dedent(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lepton_lab.store.database import RunStore, UnknownRun
+from lepton_lab.store import Store, UnknownRun
 from tests.support.postgres import postgres_server
 
 
@@ -17,8 +17,8 @@ def postgres_url():
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request, tmp_path):
     if request.param == "sqlite":
-        return RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
-    store = RunStore(request.getfixturevalue("postgres_url"))
+        return Store(f"sqlite:///{tmp_path / 'runs.db'}")
+    store = Store(request.getfixturevalue("postgres_url"))
     with store.engine.begin() as conn:  # each test starts empty
         for table in ("run_metrics", "run_events", "run_usage", "runs"):
             conn.exec_driver_sql(f"DELETE FROM {table}")

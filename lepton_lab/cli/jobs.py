@@ -85,9 +85,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--kernel", help="kernelspec (default: the notebook's own)")
     p.add_argument("--timeout", type=float, help="seconds before the job is ended as timed_out")
-    p.add_argument(
-        "--executor", help="where the job runs: an installed executor (default: local)"
-    )
+    p.add_argument("--executor", help="where the job runs: an installed executor (default: local)")
     p.add_argument("--cwd", help="working directory (default: the notebook's folder)")
     p.add_argument("--name", help="a name to show instead of the notebook's")
     p.add_argument("--tag", action="append", default=[], help="a tag (repeatable)")

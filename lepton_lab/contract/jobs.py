@@ -60,7 +60,6 @@ class JobOptions(Request):
         json_schema_extra=_executor_enum,
     )
 
-
     @field_validator("executor")
     @classmethod
     def _installed(cls, value: str) -> str:

@@ -14,8 +14,10 @@ Screenshots go to ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +34,8 @@ from tests.browser.test_lab_ui import (  # noqa: F401 - fixtures used by name
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+PLUGIN = Path(__file__).parents[1] / "fixtures" / "executor_plugin"
 
 RUN_NAME = "browser runs panel"
 FIT_CELL = f"""\
@@ -52,11 +56,14 @@ print("run id:", run.id)"""
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
-    """A lab of its own, with its own store (runs of this module only)."""
+    """A lab of its own, with its own store (runs of this module only), and a job executor
+    plug-in installed the way a package installs one (an entry point on its path)."""
     base = tmp_path_factory.mktemp("runs-lab")
     (base / "lepton").mkdir()
     lepton = dict(LEPTON, state_dir=str(base / "lepton"))
-    with BrowserLab(base / "root", base / "state", lepton=lepton).serving(workers=2) as server:
+    env = {"PYTHONPATH": os.pathsep.join([str(PLUGIN), os.environ.get("PYTHONPATH", "")])}
+    browser_lab = BrowserLab(base / "root", base / "state", lepton=lepton, env=env)
+    with browser_lab.serving(workers=2) as server:
         yield server
 
 
@@ -138,22 +145,21 @@ def test_run_panel_follows_a_notebook_run_and_stops_it(lab: BrowserLab, page: An
     expect(row.locator(".lepton-run-status")).to_have_text("running")
     expect(row.locator("button.lepton-run-stop")).to_be_visible()
 
-    # progress and the last metrics, as far as the server's list tells them (`step` and
-    # `last_metrics`; an older server sends neither)
+    # progress and the last metrics, from the server's list (`step` and `last_metrics`)
     def listed() -> dict | None:
         run = next(r for r in list_runs(lab) if r["id"] == run_id)
-        return run if "step" not in run or run["step"] is not None else None
+        return run if run["step"] is not None else None
 
-    run = wait_for(listed, 30, "the run's step in GET runs")
-    if "step" in run:
-        expect(row.locator(".lepton-run-progress")).to_have_text(re.compile(r"^step \d+"))
-        expect(row.locator(".lepton-run-metrics")).to_contain_text("loss", timeout=10_000)
+    wait_for(listed, 30, "the run's step in GET runs")
+    expect(row.locator(".lepton-run-progress")).to_have_text(re.compile(r"^step \d+"))
+    expect(row.locator(".lepton-run-metrics")).to_contain_text("loss", timeout=10_000)
     print("sidebar row:", row.inner_text().replace("\n", " | "))
 
-    # the Run-as-job dialog offers the server's executors (or "local" on a server without
-    # GET config)
+    # the Run-as-job dialog offers the server's executors, the plug-in's among them
     code, config = lab.request("GET", "lepton-lab/api/config")
-    expected = [e["name"] for e in config["executors"]] if code == 200 else ["local"]
+    assert code == 200, config
+    expected = [e["name"] for e in config["executors"]]
+    assert expected[0] == "local" and {"dask", "marker"} <= set(expected)
     notebook.locator(".jp-NotebookPanel-toolbar .lepton-run-as-job").click()
     dialog = page.locator(".jp-Dialog.lepton-JobDialog")
     expect(dialog).to_be_visible()

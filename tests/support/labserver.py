@@ -34,8 +34,10 @@ class LabServer:
         lepton: dict[str, Any] | None = None,
         log_path: Path | None = None,
         app: str = "jupyterlab",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.root_dir = Path(root_dir)
+        self.extra_env = env or {}
         self.lepton = lepton or {}
         self.app = app
         self.port = free_port()
@@ -72,7 +74,7 @@ class LabServer:
 
     def start(self, timeout: float = 90) -> LabServer:
         self.root_dir.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.runtime_dir))
+        env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(self.runtime_dir), **self.extra_env)
         for name in (
             "LEPTON_LAB_SCHEDULER_ADDRESS",
             "LEPTON_LAB_CLUSTER_FILE",

@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
         from lepton_lab.contract import RequestError
 
         return RequestError
-    if name == "list":  # the public name DESIGN.md gives: ll.jobs.list()
+    if name == "list":  # ll.jobs.list(), the name the product design gives it
         name = "list_jobs"
     if name in _CLIENT:
         return getattr(importlib.import_module("lepton_lab.jobs.client"), name)

@@ -103,7 +103,7 @@ class LeptonLab(ExtensionApp):
         return value
 
     def initialize_settings(self) -> None:
-        from lepton_lab.store import open_store
+        from lepton_lab.store import StoreVersionError, open_store
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
@@ -111,7 +111,11 @@ class LeptonLab(ExtensionApp):
         Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
-        self.store = open_store(self.database_url)
+        try:
+            self.store = open_store(self.database_url)  # upgrades an older schema in place
+        except StoreVersionError as exc:
+            self.log.error("Lepton Lab: not started: %s", exc)
+            raise
         self.cluster_manager = self.cluster_manager_class(parent=self, **self._legacy_cluster())
         runtime_dir = Path(self.serverapp.runtime_dir)
         runtime_dir.mkdir(parents=True, exist_ok=True)
@@ -242,18 +246,27 @@ class LeptonLab(ExtensionApp):
         tmp.replace(self.cluster_file)
 
     async def stop_extension(self) -> None:
+        """Close what started, in reverse order; a start that failed part way (a database
+        from a newer release, say) leaves less to close, and the server still shuts down."""
         self.log.info("Lepton Lab: stopping (the cluster is closed only if the lab started it)")
         loop = asyncio.get_running_loop()
-        if self.run_jobs:
-            await loop.run_in_executor(None, self.dispatcher.close)
-        await loop.run_in_executor(None, self.cluster_manager.close)
-        self.services.pool.shutdown(wait=False, cancel_futures=True)
-        for name, old in self._saved_environ.items():
+        dispatcher = getattr(self, "dispatcher", None)
+        if dispatcher is not None and self.run_jobs:
+            await loop.run_in_executor(None, dispatcher.close)
+        manager = getattr(self, "cluster_manager", None)
+        if manager is not None:
+            await loop.run_in_executor(None, manager.close)
+        services = getattr(self, "services", None)
+        if services is not None:
+            services.pool.shutdown(wait=False, cancel_futures=True)
+        for name, old in getattr(self, "_saved_environ", {}).items():
             if old is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = old
-        self.cluster_file.unlink(missing_ok=True)
+        cluster_file = getattr(self, "cluster_file", None)
+        if cluster_file is not None:
+            cluster_file.unlink(missing_ok=True)
 
 
 main = launch_new_instance = LeptonLab.launch_instance

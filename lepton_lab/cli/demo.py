@@ -143,7 +143,7 @@ def run_demo_job(epochs: int) -> None:
     from lepton_lab.jobs.dispatcher import Dispatcher
     from lepton_lab.jobs.spec import validate_job
     from lepton_lab.jobs.submission import create_job, installed_kernels
-    from lepton_lab.services.jobs import job_files
+    from lepton_lab.jobs.workdir import JobFiles
     from lepton_lab.store import open_store
 
     kernels = installed_kernels()
@@ -178,5 +178,5 @@ def run_demo_job(epochs: int) -> None:
         f"job {job['id']} completed in {time.perf_counter() - t0:.1f} s: "
         f"{record['progress'].get('completed')} of {record['progress'].get('cells')} cells, "
         f"accuracy {metrics.get('accuracy', float('nan')):.3f}; output "
-        f"{job_files(record).output}"
+        f"{JobFiles.of(record).output}"
     )

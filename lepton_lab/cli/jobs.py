@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lepton_lab.services.jobs import JobService, job_files
+from lepton_lab.jobs.workdir import JobFiles
+from lepton_lab.services.jobs import JobService
 from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
@@ -119,7 +120,7 @@ def _print_failure(job: dict[str, Any]) -> None:
     print(f"lepton-lab: job {job['id']} {job['status']}", file=sys.stderr)
     if job["error"]:
         print(job["error"], file=sys.stderr)
-    print(f"output notebook: {job_files(job).output}", file=sys.stderr)
+    print(f"output notebook: {JobFiles.of(job).output}", file=sys.stderr)
 
 
 # -- run / schedule ------------------------------------------------------------------------
@@ -174,7 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if record["status"] == "completed":
         print(
             f"lepton-lab: job {job['id']} completed in {elapsed:.1f} s; output: "
-            f"{job_files(record).output}",
+            f"{JobFiles.of(record).output}",
             file=sys.stderr,
         )
         return 0
@@ -264,7 +265,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         f"kernel:     {job['kernel']}   executor: {job['executor']}",
         f"created:    {_when(job['created_at'])}   started: {_when(job['started_at'])}   "
         f"ended: {_when(job['ended_at'])}",
-        f"output:     {job_files(job).output}",
+        f"output:     {JobFiles.of(job).output}",
     ]
     if progress:
         lines.append(f"progress:   cell {progress.get('cell')} of {progress.get('cells')}")

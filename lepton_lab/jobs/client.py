@@ -16,7 +16,8 @@ from typing import Any
 
 from lepton_lab.config.settings import state_dir
 from lepton_lab.jobs.dispatcher import LEASE, Dispatcher
-from lepton_lab.services.jobs import JobService, job_files
+from lepton_lab.jobs.workdir import JobFiles
+from lepton_lab.services.jobs import JobService
 from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.store import Store, open_store
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
@@ -77,7 +78,7 @@ class Job:
     @property
     def output_path(self) -> Path:
         """The executed notebook (kept for failed jobs too)."""
-        return job_files(self._store.get_job(self.id, details=False)).output
+        return JobFiles.of(self._store.get_job(self.id, details=False)).output
 
     def wait(self, timeout: float | None = None, poll: float = 0.2) -> str:
         """Block until the job has ended (or ``timeout``); returns the status."""
@@ -95,7 +96,7 @@ class Job:
         return self._store.request_stop(self.id)
 
     def logs(self) -> str:
-        path = job_files(self._store.get_job(self.id, details=False)).log
+        path = JobFiles.of(self._store.get_job(self.id, details=False)).log
         return path.read_text(errors="replace") if path.exists() else ""
 
     def metrics(self) -> dict[str, float]:

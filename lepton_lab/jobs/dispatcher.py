@@ -279,7 +279,7 @@ class Dispatcher:
         job = self.store.claim(job_id, self.owner)
         if job is None:
             return None
-        files = JobFiles(Path(job["output_dir"]))
+        files = JobFiles.of(job)
         files.reset_attempt()
         try:
             executor = self.executors.get(job["executor"])

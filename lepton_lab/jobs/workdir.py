@@ -24,6 +24,11 @@ class JobFiles:
 
     root: Path
 
+    @classmethod
+    def of(cls, job: dict[str, Any]) -> JobFiles:
+        """The files of a stored job (its ``output_dir``, a folder of the state directory)."""
+        return cls(Path(job["output_dir"]))
+
     @property
     def request(self) -> Path:
         return self.root / "request.json"

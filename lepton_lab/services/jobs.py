@@ -36,11 +36,6 @@ def relative_path(notebook: str | None, root: Path | None) -> str | None:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else None
 
 
-def job_files(record: dict[str, Any]) -> JobFiles:
-    """The files of a stored job (its folder under the state directory)."""
-    return JobFiles(Path(record["output_dir"]))
-
-
 class JobService:
     """Jobs in one store, as one user of the lab sees them.
 
@@ -105,7 +100,7 @@ class JobService:
             out["elapsed"] = max(0.0, ended - started)
         else:
             out["elapsed"] = None
-        files = job_files(record)
+        files = JobFiles.of(record)
         out["outputs"] = [fmt for fmt in OUTPUT_FORMATS if self._output(files, fmt).exists()]
         progress = record.get("progress") or {}
         if status == "running" and isinstance(progress.get("cell_started_at"), int | float):
@@ -138,7 +133,7 @@ class JobService:
             raise NotFound(str(exc)) from None
         except ValueError as exc:  # queued or running
             raise Conflict(str(exc)) from None
-        folder = job_files(record).root.resolve()
+        folder = JobFiles.of(record).root.resolve()
         if folder.is_relative_to((self.state_dir / "jobs").resolve()):
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -151,7 +146,7 @@ class JobService:
         record = self.record(job_id, details=False)
         ended = record["status"] in JOB_FINAL_STATUSES
         try:
-            with open(job_files(record).log, "rb") as f:
+            with open(JobFiles.of(record).log, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
                 f.seek(query.offset)
                 data = f.read(query.limit)
@@ -180,7 +175,7 @@ class JobService:
                 f"{', '.join(record['output_formats'])})"
             )
         try:
-            text = self._output(job_files(record), fmt).read_text(
+            text = self._output(JobFiles.of(record), fmt).read_text(
                 encoding="utf-8", errors="replace"
             )
         except (FileNotFoundError, IsADirectoryError):

@@ -153,7 +153,14 @@ class ClusterWidget(w.VBox):
     def scale(self, n: int) -> None:
         """Scale the cluster to ``n`` workers and wait until the scheduler sees them."""
         if self.manager is not None:
-            self.manager.scale(n)
+            # the facade REST uses: same limits, same messages
+            from lepton_lab.contract import parse
+            from lepton_lab.contract.cluster import ScaleRequest
+            from lepton_lab.services.cluster import ClusterService
+
+            service = ClusterService(self.manager, dict)
+            limit = self.manager.worker_limit()
+            service.scale(parse(ScaleRequest, {"workers": n}, {"max_workers": limit}))
             return
         server = _lab_server()
         if server is None:

@@ -126,13 +126,14 @@ def firing(work: Path, seconds: float) -> list[float]:
     import re
 
     from lepton_lab.jobs.dispatcher import Dispatcher
+    from lepton_lab.services.jobs import JobService
     from lepton_lab.services.schedules import ScheduleService
     from lepton_lab.store import open_store
 
     store = open_store()
     nb = notebook(work / "fire.ipynb", 0.0)
     state = Path(os.environ["LEPTON_LAB_STATE_DIR"])
-    schedules = ScheduleService(store, state, kernels=lambda: {"python3"})
+    schedules = ScheduleService(JobService(store, state, kernels=lambda: {"python3"}))
     sched = schedules.create(
         {"path": str(nb), "cron": "* * * * * *", "overlap": "queue"}
     ).model_dump()

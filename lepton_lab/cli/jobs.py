@@ -213,10 +213,7 @@ def _jobs() -> JobService:
 
 
 def _schedules() -> ScheduleService:
-    from lepton_lab.config.settings import state_dir
-    from lepton_lab.store import open_store
-
-    return ScheduleService(open_store(), state_dir())
+    return ScheduleService(_jobs())
 
 
 def _print_log(service: JobService, job_id: str, offset: int) -> int:

@@ -35,7 +35,7 @@ def _jobs(store: Store | None = None) -> JobService:
 
 
 def _schedules(store: Store | None = None) -> ScheduleService:
-    return ScheduleService(store or _store(), state_dir())
+    return ScheduleService(_jobs(store))
 
 
 def ensure_dispatcher(store: Store | None = None) -> bool:

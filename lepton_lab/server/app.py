@@ -142,7 +142,7 @@ class LeptonLab(ExtensionApp):
 
     def _services(self) -> LabServices:
         root, kernels, executor = self.root_dir, self.kernel_names, self.job_executor
-        state = Path(self.state_dir)
+        jobs = JobService(self.store, Path(self.state_dir), root, kernels, executor)
         return LabServices(
             cluster=ClusterService(
                 self.cluster_manager,
@@ -151,8 +151,8 @@ class LeptonLab(ExtensionApp):
                 self.features,
             ),
             runs=RunService(self.store, lambda: self.cluster_manager.client),
-            jobs=JobService(self.store, state, root, kernels, executor),
-            schedules=ScheduleService(self.store, state, root, kernels, executor),
+            jobs=jobs,
+            schedules=ScheduleService(jobs),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
             openapi=openapi_document,
         )

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from lepton_lab.contract import NotFound, RequestError, parse
@@ -20,32 +18,26 @@ from lepton_lab.contract.jobs import (
 )
 from lepton_lab.jobs.schedules import upcoming
 from lepton_lab.jobs.spec import check_timing, job_request, resolve_job, schedule_fields
-from lepton_lab.jobs.submission import installed_kernels, new_id, new_schedule_fields
+from lepton_lab.jobs.submission import new_id, new_schedule_fields
 from lepton_lab.jobs.submission import submit_scheduled as queue_scheduled
 from lepton_lab.services.jobs import JobService, relative_path
-from lepton_lab.store import Store, UnknownSchedule
+from lepton_lab.store import UnknownSchedule
 
 #: How many next fire times a single schedule's view lists.
 UPCOMING = 3
 
 
 class ScheduleService:
-    """Schedules in one store; ``root`` confines notebook paths as for jobs."""
+    """Schedules, seen as the jobs facade sees jobs: same store, root (which confines
+    notebook paths), kernels and default executor; the jobs they fire go through it."""
 
-    def __init__(
-        self,
-        store: Store,
-        state_dir: Path,
-        root: Path | None = None,
-        kernels: Callable[[], set[str]] = installed_kernels,
-        default_executor: str = "local",
-    ) -> None:
-        self.store = store
-        self.state_dir = Path(state_dir)
-        self.root = root
-        self.kernels = kernels
-        self.default_executor = default_executor
-        self.jobs = JobService(store, state_dir, root, kernels, default_executor)
+    def __init__(self, jobs: JobService) -> None:
+        self.jobs = jobs
+        self.store = jobs.store
+        self.state_dir = jobs.state_dir
+        self.root = jobs.root
+        self.kernels = jobs.kernels
+        self.default_executor = jobs.default_executor
 
     def record(self, schedule_id: str) -> dict[str, Any]:
         try:

@@ -19,6 +19,7 @@ from lepton_lab.jobs.dispatcher import LEASE
 from lepton_lab.jobs.schedules import fire_due, next_fire
 from lepton_lab.jobs.spec import validate_job
 from lepton_lab.jobs.submission import create_job
+from lepton_lab.services.jobs import JobService
 from lepton_lab.services.schedules import ScheduleService
 from tests.jobs.conftest import wait_for, write_notebook
 from tests.support.labserver import LabServer
@@ -28,7 +29,7 @@ EVERY_2S = "* * * * * */2"
 
 def make_schedule(store, path: Path, **body) -> dict:
     body = {"path": str(path), "kernel": "python3", "cron": EVERY_2S, **body}
-    service = ScheduleService(store, state_dir(), None, lambda: {"python3"})
+    service = ScheduleService(JobService(store, state_dir(), None, lambda: {"python3"}))
     return service.create(body).model_dump()
 
 

@@ -49,6 +49,9 @@ class LeptonLab(ExtensionApp):
     load_other_extensions = True
     classes = [ClusterManager]
 
+    #: (old, new) names of the settings this server was given the deprecated way
+    deprecated_settings: tuple[tuple[str, str], ...] = ()
+
     cluster_manager_class = Type(
         ClusterManager,
         klass=ClusterManager,
@@ -116,7 +119,11 @@ class LeptonLab(ExtensionApp):
         except StoreVersionError as exc:
             self.log.error("Lepton Lab: not started: %s", exc)
             raise
-        self.cluster_manager = self.cluster_manager_class(parent=self, **self._legacy_cluster())
+        for old, new in self.deprecated_settings:
+            self.log.warning(
+                "Lepton Lab: c.LeptonLab.%s is deprecated; use c.ClusterManager.%s", old, new
+            )
+        self.cluster_manager = self.cluster_manager_class(parent=self)
         runtime_dir = Path(self.serverapp.runtime_dir)
         runtime_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_file = runtime_dir / f"lepton-lab-cluster-{os.getpid()}.json"
@@ -128,17 +135,23 @@ class LeptonLab(ExtensionApp):
         self._start_jobs()
         self.services = self._services()
 
-    def _legacy_cluster(self) -> dict[str, Any]:
-        """Cluster settings given the old way (``c.LeptonLab.n_workers``)."""
-        given = self.config.get("LeptonLab", {})
-        moved = {}
-        for old, new in LEGACY_CLUSTER_SETTINGS.items():
-            if old in given:
-                self.log.warning(
-                    "Lepton Lab: c.LeptonLab.%s is deprecated; use c.ClusterManager.%s", old, new
-                )
-                moved[new] = given[old]
-        return moved
+    def _load_config(self, cfg: Any, section_names: Any = None, traits: Any = None) -> None:
+        """Move cluster settings given the old way (``c.LeptonLab.n_workers``) to the
+        ClusterManager's section before traitlets reads them; a setting given both ways keeps
+        the new one. Without this, traitlets would also warn that LeptonLab does not know them.
+        """
+        moved = list(self.deprecated_settings)
+        if "LeptonLab" in cfg:
+            section = cfg["LeptonLab"]
+            for old, new in LEGACY_CLUSTER_SETTINGS.items():
+                if old in section:
+                    value = section.pop(old)
+                    if new not in cfg.ClusterManager:
+                        cfg.ClusterManager[new] = value
+                    if (old, new) not in moved:
+                        moved.append((old, new))
+        self.deprecated_settings = tuple(moved)  # this instance's own
+        super()._load_config(cfg, section_names=section_names, traits=traits)
 
     def _services(self) -> LabServices:
         root, kernels, executor = self.root_dir, self.kernel_names, self.job_executor

@@ -171,3 +171,42 @@ async def test_an_executor_plugin_shows_in_config_and_runs_a_job(
     assert Path(job["output_dir"], "executed-by-marker").read_text() == job["id"]
     code, error = await call(jp_fetch, "POST", "jobs", body={**body, "executor": "cloud"})
     assert code == 400 and "'executor' must be one of local, " in error["message"]
+
+
+@pytest.fixture
+def jp_server_config(request, lab_config):
+    """Cluster settings given the old way, c.LeptonLab.n_workers (and so on), for the test
+    that asks for it; the split config of tests/conftest.py otherwise."""
+    from tests.support.settings import config_sections
+
+    if request.node.get_closest_marker("legacy_config"):
+        return {"ServerApp": {"jpserver_extensions": {"lepton_lab": True}}, "LeptonLab": lab_config}
+    return {
+        "ServerApp": {"jpserver_extensions": {"lepton_lab": True}},
+        **config_sections(lab_config),
+    }
+
+
+@pytest.mark.legacy_config
+@pytest.mark.parametrize(
+    "lab_config",
+    [
+        {
+            "cluster_manager_class": f"{__name__}.IdleClusterManager",
+            "run_jobs": False,
+            "cluster_mode": "tcp://127.0.0.1:1",
+            "n_workers": 3,
+            "max_workers": 7,
+        }
+    ],
+)
+async def test_cluster_settings_given_the_old_way_still_apply(jp_fetch, lab_app):
+    manager = lab_app.cluster_manager
+    assert (manager.mode, manager.n_workers, manager.max_workers) == ("tcp://127.0.0.1:1", 3, 7)
+    code, status = await call(jp_fetch, "GET", "cluster")
+    assert status["requested_mode"] == "tcp://127.0.0.1:1" and status["max_workers"] == 7
+    assert set(lab_app.deprecated_settings) == {
+        ("cluster_mode", "mode"),
+        ("n_workers", "n_workers"),
+        ("max_workers", "max_workers"),
+    }

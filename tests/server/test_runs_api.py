@@ -82,3 +82,40 @@ async def test_bad_since_is_a_400(jp_fetch, lab_app):
         with pytest.raises(HTTPClientError) as info:
             await jp_fetch("lepton-lab", "api", "runs", "abc", "metrics", params={"since": since})
         assert info.value.code == 400
+
+
+async def test_a_run_started_by_a_job_is_served_like_any_run(
+    jp_fetch, jp_root_dir, lab_app, cluster_status
+):
+    """The UI's Runs section and run panel read only these routes, so a run that a notebook
+    job started (its kernel attached to the lab's cluster) shows there like a notebook's."""
+    from pathlib import Path
+
+    from tests.jobs.conftest import write_notebook
+
+    await cluster_status()
+    write_notebook(
+        Path(jp_root_dir, "train.ipynb"),
+        "import lepton_lab as ll\n\n"
+        "def loop(config):\n"
+        "    ctx = ll.context()\n"
+        "    for step in range(3):\n"
+        "        ctx.report(step=step, loss=1.0 / (step + 1))\n\n"
+        "run = ll.fit(loop, framework='torch', workers=2, name='started by a job')\n"
+        "assert run.wait(120) == 'completed', run.error",
+    )
+    body = json.dumps({"path": "train.ipynb", "kernel": "lepton-cpu"})
+    response = await jp_fetch("lepton-lab", "api", "jobs", method="POST", body=body)
+    job = json.loads(response.body)
+    deadline = time.monotonic() + 240
+    while job["status"] in ("queued", "running") and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        job = await get_json(jp_fetch, "lepton-lab", "api", "jobs", job["id"])
+    assert job["status"] == "completed", job["error"]
+
+    listing = await get_json(jp_fetch, "lepton-lab", "api", "runs")
+    (run,) = [r for r in listing["runs"] if r["name"] == "started by a job"]
+    assert run["status"] == "completed" and run["world_size"] == 2
+    assert run["step"] == 2 and run["last_metrics"] == {"loss": pytest.approx(1 / 3)}
+    page = await get_json(jp_fetch, "lepton-lab", "api", "runs", run["id"], "metrics")
+    assert len(page["metrics"]) == 3 * 2

@@ -437,8 +437,6 @@ export interface components {
       notebook: string;
       /** Cwd */
       cwd: string;
-      /** Output Dir */
-      output_dir: string;
       /** Parameters */
       parameters: {
         [key: string]: unknown;
@@ -454,12 +452,16 @@ export interface components {
       timeout?: number | null;
       /** Retries */
       retries: number;
-      /** Retry Backoff */
-      retry_backoff: number;
       /** Tags */
       tags: string[];
       /** Output Formats */
       output_formats: string[];
+      /** Created At */
+      created_at: number;
+      /** Output Dir */
+      output_dir: string;
+      /** Retry Backoff */
+      retry_backoff: number;
       /**
        * Outputs
        * @description the outputs written so far (GET .../output?format=)
@@ -511,8 +513,6 @@ export interface components {
       progress?: {
         [key: string]: unknown;
       };
-      /** Created At */
-      created_at: number;
       /**
        * Started At
        * @default null
@@ -917,6 +917,7 @@ export interface components {
       name: string;
       /**
        * Path
+       * @description the notebook, relative to the server root
        * @default null
        */
       path?: string | null;
@@ -924,22 +925,6 @@ export interface components {
       notebook: string;
       /** Cwd */
       cwd: string;
-      /** Cron */
-      cron: string;
-      /** Timezone */
-      timezone: string;
-      /** Active */
-      active: boolean;
-      /**
-       * Overlap
-       * @enum {string}
-       */
-      overlap: 'skip' | 'queue';
-      /**
-       * Catchup
-       * @enum {string}
-       */
-      catchup: 'once' | 'none';
       /** Parameters */
       parameters: {
         [key: string]: unknown;
@@ -959,6 +944,24 @@ export interface components {
       tags: string[];
       /** Output Formats */
       output_formats: string[];
+      /** Created At */
+      created_at: number;
+      /** Cron */
+      cron: string;
+      /** Timezone */
+      timezone: string;
+      /** Active */
+      active: boolean;
+      /**
+       * Overlap
+       * @enum {string}
+       */
+      overlap: 'skip' | 'queue';
+      /**
+       * Catchup
+       * @enum {string}
+       */
+      catchup: 'once' | 'none';
       /**
        * Next Fire At
        * @default null
@@ -983,8 +986,6 @@ export interface components {
        * @default null
        */
       last_error?: string | null;
-      /** Created At */
-      created_at: number;
       /**
        * Upcoming
        * @description the next fire times

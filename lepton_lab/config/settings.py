@@ -11,6 +11,8 @@ from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
 
+from lepton_lab.config.files import private_dir
+
 #: Scheduler address of the lab's cluster, exported to every kernel the server starts.
 ENV_SCHEDULER_ADDRESS = "LEPTON_LAB_SCHEDULER_ADDRESS"
 #: JSON file the server keeps up to date with the cluster's state; kernels started before
@@ -27,9 +29,10 @@ ENV_DATABASE_URL = "LEPTON_LAB_DATABASE_URL"
 def state_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """Directory for the run/job store, artifacts and outputs; created on first use."""
     raw = override or os.environ.get(ENV_STATE_DIR) or Path(jupyter_data_dir()) / "lepton_lab"
-    path = Path(raw).expanduser().resolve()
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # private: the store and job outputs
-    return path
+    # the store and job outputs; the default folder is Lepton Lab's own, so one made 0755
+    # by an earlier release is tightened too (a folder the user named is left as it is)
+    own = not (override or os.environ.get(ENV_STATE_DIR))
+    return private_dir(Path(raw).expanduser().resolve(), tighten=own)
 
 
 def database_url(override: str | None = None, state: Path | None = None) -> str:

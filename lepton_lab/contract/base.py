@@ -113,14 +113,13 @@ def _accepts(field: FieldInfo, kind: type) -> bool:
 
 
 def _bounds(field: FieldInfo | None) -> tuple[Any, Any]:
+    """The field's ``Field(ge=..., le=...)`` limits (the contract uses no other kind)."""
     low = high = None
     for item in field.metadata if field is not None else ():
-        if isinstance(item, annotated_types.Ge | annotated_types.Gt):
-            low = getattr(item, "ge", getattr(item, "gt", None))
-        elif isinstance(item, annotated_types.Le | annotated_types.Lt):
-            high = getattr(item, "le", getattr(item, "lt", None))
-        elif isinstance(item, annotated_types.Interval):
-            low, high = item.ge if item.ge is not None else item.gt, item.le or item.lt
+        if isinstance(item, annotated_types.Ge):
+            low = item.ge
+        elif isinstance(item, annotated_types.Le):
+            high = item.le
     return low, high
 
 

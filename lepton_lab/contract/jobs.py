@@ -181,21 +181,27 @@ class JobMetric(View):
     attempt: int
 
 
-class Job(View):
+class StoredNotebook(View):
+    """What a stored job and a stored schedule both hold: the notebook and how it runs."""
+
     id: str
     name: str
     path: str | None = Field(None, description="the notebook, relative to the server root")
     notebook: str
     cwd: str
-    output_dir: str
     parameters: dict[str, Any]
     kernel: str
     executor: str
     timeout: float | None = None
     retries: int
-    retry_backoff: float
     tags: list[str]
     output_formats: list[str]
+    created_at: float
+
+
+class Job(StoredNotebook):
+    output_dir: str
+    retry_backoff: float
     outputs: list[OutputFormat] = Field(
         [], description="the outputs written so far (GET .../output?format=)"
     )
@@ -214,7 +220,6 @@ class Job(View):
         "cell_started_at, cell_elapsed; cells are the executed notebook's, papermill's "
         "injected-parameters cell included",
     )
-    created_at: float
     started_at: float | None = None
     ended_at: float | None = None
     elapsed: float | None = Field(None, description="seconds of the current (or last) attempt")
@@ -238,31 +243,18 @@ class JobLogs(View):
     complete: bool = Field(description="the job has ended and all of its log is read")
 
 
-class Schedule(View):
-    id: str
-    name: str
-    path: str | None = None
-    notebook: str
-    cwd: str
+class Schedule(StoredNotebook):
     cron: str
     timezone: str
     active: bool
     overlap: Overlap
     catchup: Catchup
-    parameters: dict[str, Any]
-    kernel: str
-    executor: str
-    timeout: float | None = None
-    retries: int
-    tags: list[str]
-    output_formats: list[str]
     next_fire_at: float | None = None
     last_fired_at: float | None = None
     last_job_id: str | None = None
     fired: int
     skipped: int
     last_error: str | None = None
-    created_at: float
     upcoming: list[float] | None = Field(None, description="the next fire times")
 
 

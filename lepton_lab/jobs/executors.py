@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import psutil
 
+from lepton_lab.config.files import private_file
 from lepton_lab.jobs.workdir import (
     ENV_JOB_ID,
     ENV_JOB_METRICS_FILE,
@@ -124,7 +125,7 @@ def start_runner(files: JobFiles, job_id: str, attempt: int) -> Any:
     env[ENV_JOB_ID] = job_id
     env[ENV_JOB_METRICS_FILE] = str(files.metrics)
     env["PYTHONUNBUFFERED"] = "1"
-    with open(files.log, "ab") as log:
+    with open(private_file(files.log), "ab") as log:
         log.write(f"=== lepton-lab: attempt {attempt} of job {job_id} ===\n".encode())
     sys.stdout.flush()
     sys.stderr.flush()
@@ -145,7 +146,7 @@ class _SpawnedRunner:
     def __init__(self, files: JobFiles, env: dict[str, str]) -> None:
         import subprocess
 
-        with open(files.log, "ab") as log:
+        with open(private_file(files.log), "ab") as log:
             self._popen = subprocess.Popen(
                 [sys.executable, "-m", "lepton_lab.jobs.runner", str(files.root)],
                 stdout=log,
@@ -238,7 +239,7 @@ def run_job_on_worker(
     folder = Path(tempfile.mkdtemp(prefix=f"lepton-job-{job_id}-"))
     try:
         files = JobFiles(folder)
-        files.input.write_bytes(notebook)
+        private_file(files.input).write_bytes(notebook)
         cwd = request.get("cwd")
         request = dict(request, cwd=cwd if cwd and os.path.isdir(cwd) else str(folder))
         write_json_atomic(files.request, request)
@@ -293,7 +294,7 @@ class DaskExecution:
         self.pid = None
         client.subscribe_topic(self.topic, self._events.put)
         request = read_json(files.request) or {}
-        with open(files.log, "ab") as log:
+        with open(private_file(files.log), "ab") as log:
             log.write(
                 f"=== lepton-lab: attempt {self.attempt} of job {self.job_id} "
                 f"(dask executor) ===\n".encode()
@@ -327,9 +328,9 @@ class DaskExecution:
                 "error_cell": None,
             }
         if answer["output"] is not None:
-            self.files.output.write_bytes(answer["output"])
+            private_file(self.files.output).write_bytes(answer["output"])
         if answer["html"] is not None:
-            self.files.html.write_bytes(answer["html"])
+            private_file(self.files.html).write_bytes(answer["html"])
         result = dict(answer["result"], worker=answer["worker"])
         return result
 
@@ -347,7 +348,7 @@ class DaskExecution:
             metrics.extend(message.get("metrics") or [])
             self._final_seen = self._final_seen or bool(message.get("final"))
         if text:
-            with open(self.files.log, "a", encoding="utf-8") as log:
+            with open(private_file(self.files.log), "a", encoding="utf-8") as log:
                 log.write("".join(text))
         return progress, metrics
 

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.config.files import make_private, private_file
 from lepton_lab.jobs.workdir import (
     ENV_JOB_METRICS_FILE,
     JobFiles,
@@ -51,13 +52,13 @@ def _write_html(files: JobFiles) -> None:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(files.output, as_version=4))
-    files.html.write_text(body, encoding="utf-8")
+    private_file(files.html).write_text(body, encoding="utf-8")
 
 
 def run(folder: Path) -> int:
     files = JobFiles(folder)
     request: dict[str, Any] = read_json(files.request) or {}
-    os.environ[ENV_JOB_METRICS_FILE] = str(files.metrics)
+    os.environ[ENV_JOB_METRICS_FILE] = str(private_file(files.metrics))  # the kernel appends
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,
@@ -93,6 +94,7 @@ def run(folder: Path) -> int:
             _write_html(files)
         except Exception as exc:  # noqa: BLE001 - the notebook is the record; HTML is extra
             print(f"lepton-lab: could not write the HTML output: {exc}", file=sys.stderr)
+    make_private(files.output)  # papermill wrote it with the umask's mode
     result["seconds"] = time.time() - started
     write_json_atomic(files.result, result)
     sys.stdout.flush()

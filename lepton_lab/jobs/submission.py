@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.config.files import PRIVATE_DIR, private_dir, private_file
 from lepton_lab.contract.jobs import JobRequest, ScheduleTiming
 from lepton_lab.jobs.schedules import next_fire
 from lepton_lab.jobs.spec import (
@@ -51,10 +52,12 @@ def create_job(
     and what the Dask executor ships to a worker.
     """
     job_id = new_id()
-    files = JobFiles(state_dir / "jobs" / job_id)
-    files.root.mkdir(parents=True, exist_ok=False)
+    files = JobFiles(private_dir(state_dir / "jobs", tighten=True) / job_id)
+    files.root.mkdir(mode=PRIVATE_DIR, exist_ok=False)
     try:
-        shutil.copyfile(job.notebook, files.input)
+        private_file(files.input)
+        shutil.copyfile(job.notebook, files.input)  # into the private file: its mode stays
+        private_file(files.log)
         write_json_atomic(
             files.request,
             {

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.config.files import private_file
+
 #: Set in the runner's (and so the kernel's) environment: where ``ll.log_metrics`` appends.
 ENV_JOB_METRICS_FILE = "LEPTON_LAB_JOB_METRICS_FILE"
 ENV_JOB_ID = "LEPTON_LAB_JOB_ID"
@@ -69,7 +71,8 @@ class JobFiles:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data))
+    with open(private_file(tmp), "w") as f:
+        f.write(json.dumps(data))
     os.replace(tmp, path)
 
 

@@ -20,6 +20,7 @@ from traitlets import Bool, Integer, TraitError, Type, Unicode, default, validat
 
 from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.config import settings
+from lepton_lab.config.files import private_dir
 from lepton_lab.server.openapi import openapi_document
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.jobs import JobService
@@ -110,8 +111,7 @@ class LeptonLab(ExtensionApp):
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
-        # a configured one may not exist yet; private, like everything the store keeps
-        Path(self.state_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(self.state_dir)  # a configured one may not exist yet
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
         try:

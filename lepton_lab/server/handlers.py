@@ -381,8 +381,7 @@ class ScheduleHandler(LeptonHandler):
     )
     async def patch(self, schedule_id: str) -> None:
         request = self.body(SchedulePatch)
-        update = self.services.schedules.update
-        self.reply(await self.call(update, schedule_id, request.model_dump(exclude_unset=True)))
+        self.reply(await self.call(self.services.schedules.update, schedule_id, request))
 
     @api(Operation("deleteSchedule", "Delete a schedule (its jobs stay)", status=204))
     async def delete(self, schedule_id: str) -> None:

@@ -48,8 +48,7 @@ class RunService:
         )
 
     def _summaries(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        summarise = getattr(self.store, "run_summaries", None)
-        return summarise(run_ids) if summarise is not None and run_ids else {}
+        return self.store.run_summaries(run_ids) if run_ids else {}
 
     def metrics(self, run_id: str, query: MetricsQuery | None = None) -> MetricsPage:
         query = query or MetricsQuery()

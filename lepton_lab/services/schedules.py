@@ -64,9 +64,7 @@ class ScheduleService:
     def create(self, body: dict[str, Any] | ScheduleRequest) -> Schedule:
         """Validate and store a schedule; its first fire time is computed now."""
         request = body if isinstance(body, ScheduleRequest) else parse(ScheduleRequest, body)
-        timing = check_timing(
-            ScheduleTiming.model_validate(request.model_dump(include=set(TIMING_FIELDS)))
-        )
+        timing = check_timing(request)  # a ScheduleRequest is a ScheduleTiming
         job = resolve_job(request, self.root, self.kernels(), self.default_executor)
         record = self.store.create_schedule(
             new_id(),
@@ -78,7 +76,7 @@ class ScheduleService:
         return self.view(record, with_upcoming=True)
 
     def changes(
-        self, current: dict[str, Any], body: dict[str, Any] | Any, now: float | None = None
+        self, current: dict[str, Any], body: Any, now: float | None = None
     ) -> dict[str, Any]:
         """The field updates for an edit of schedule ``current``.
 
@@ -87,7 +85,7 @@ class ScheduleService:
         unless the edit replaces them. ``next_fire_at`` is recomputed when cron, timezone or
         ``active`` change; pausing clears it.
         """
-        patch = parse(SchedulePatch, body)
+        patch = body if isinstance(body, SchedulePatch) else parse(SchedulePatch, body)
         sent = patch.model_fields_set - {"allow_unknown"}
         if not sent:
             raise RequestError(
@@ -119,7 +117,8 @@ class ScheduleService:
         return changes
 
     def update(self, schedule_id: str, body: Any) -> Schedule:
-        """Edit a schedule (``{"active": false}`` pauses, ``true`` resumes)."""
+        """Edit a schedule (``{"active": false}`` pauses, ``true`` resumes); ``body`` is a
+        dict or a parsed :class:`SchedulePatch`."""
         changes = self.changes(self.record(schedule_id), body)
         try:
             record = self.store.update_schedule(schedule_id, **changes)

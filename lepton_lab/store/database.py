@@ -7,7 +7,6 @@ Opening a store upgrades its database to the newest schema first (``migrations``
 from __future__ import annotations
 
 import functools
-import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +16,7 @@ from sqlalchemy import create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from lepton_lab.config.files import make_private, private_dir, private_file
 from lepton_lab.config.settings import database_url
 from lepton_lab.store.jobs import JobQueries
 from lepton_lab.store.migrations import sqlite_path, upgrade
@@ -206,18 +206,10 @@ def _private_sqlite_file(path: Path) -> None:
     """Create the database file 0600 (its folder 0700 when this makes it) before SQLite
     would create it 0644; tighten an existing one. SQLite gives its -wal and -shm files the
     database file's mode."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
-    for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        try:
-            mode = each.stat().st_mode
-            if mode & 0o077:
-                os.chmod(each, mode & 0o700)
-        except (FileNotFoundError, PermissionError):
-            pass  # not there (yet), or another user's file that this one only reads
+    private_dir(path.parent)
+    private_file(path)
+    make_private(f"{path}-wal")
+    make_private(f"{path}-shm")
 
 
 class Store(RunQueries, JobQueries):

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lepton_lab.config.files import private_dir, private_file
+
 _local = threading.local()
 
 
@@ -185,11 +187,18 @@ class TrainContext:
 
     def _save_checkpoint(self, state: Any, step: int) -> str:
         import fsspec
+        from fsspec.implementations.local import LocalFileSystem
 
         path = f"{self.checkpoint_dir.rstrip('/')}/step-{step:08d}.ckpt"
-        fs, _ = fsspec.core.url_to_fs(path)
-        fs.makedirs(self.checkpoint_dir, exist_ok=True)
+        fs, folder = fsspec.core.url_to_fs(self.checkpoint_dir)
+        local = isinstance(fs, LocalFileSystem)
+        if local:  # on this machine: the user's alone (remote stores keep their own ACLs)
+            private_dir(folder, tighten=True)  # this run's own folder
+        else:
+            fs.makedirs(folder, exist_ok=True)
         tmp = f"{path}.tmp"
+        if local:
+            private_file(fsspec.core.url_to_fs(tmp)[1])  # the writer below keeps its mode
         with fsspec.open(tmp, "wb") as f:
             if self.framework == "torch":
                 import torch

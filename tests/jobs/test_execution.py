@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import lepton_lab as ll
 from lepton_lab.jobs.spec import validate_job
 from lepton_lab.jobs.submission import create_job, installed_kernels
 from tests.jobs.conftest import wait_ended, wait_for, write_notebook
+from tests.support.permissions import not_private
 
 TYPES_CELL = (
     "import json\n"
@@ -57,6 +60,40 @@ def test_parameters_of_every_json_type_arrive_typed(store, state, service, tmp_p
     }
     injected = nbformat.read(Path(record["output_dir"]) / "output.ipynb", as_version=4).cells[1]
     assert "injected-parameters" in injected.metadata["tags"]
+
+
+def test_job_folders_and_files_are_private(store, state, service, tmp_path):
+    """The state dir, its jobs folder and every job's folder are 0700 and every file in them
+    (snapshot, request, log, progress, metrics, result, outputs) 0600, under umask 022."""
+    old = os.umask(0o022)
+    try:
+        nb = write_notebook(
+            tmp_path / "private.ipynb",
+            "import lepton_lab as ll\nll.log_metrics(score=1.0)\nopen('mine.txt', 'w').write('x')",
+        )
+        job = submit(store, state, nb, output_formats=["ipynb", "html"])
+        service()
+        record = wait_ended(store, job["id"])
+    finally:
+        os.umask(old)
+    assert record["status"] == "completed", record["error"]
+    out = Path(record["output_dir"])
+    assert {p.name for p in out.iterdir()} >= {
+        "input.ipynb",
+        "request.json",
+        "job.log",
+        "progress.json",
+        "metrics.jsonl",
+        "result.json",
+        "output.ipynb",
+        "output.html",
+    }
+    assert not_private(out) == []
+    # everything under the state dir (the store's files included); the dir itself was made
+    # by this test's fixture, and a folder the user names is not re-moded
+    assert not_private(state)[1:] == [] and not_private(state / "jobs") == []
+    # the notebook's own files keep the user's umask: only Lepton Lab's records are private
+    assert stat.S_IMODE((tmp_path / "mine.txt").stat().st_mode) == 0o644
 
 
 def test_a_notebook_without_parameters_cell_runs_with_a_warning(store, state, service, tmp_path):
@@ -225,6 +262,7 @@ def test_dask_executor_runs_the_job_on_a_worker_and_brings_the_output_back(
     log = (out / "job.log").read_text()
     # the worker ran its own copy in a private folder, not the job's folder
     assert "Input Notebook:  /" in log and str(out) not in log.split("Input Notebook:")[1]
+    assert not_private(out) == []  # what came back from the worker is private too
 
 
 def test_python_api_submits_and_an_embedded_service_runs_it(state, tmp_path):

@@ -7,10 +7,12 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 import lepton_lab as ll
+from tests.support.permissions import not_private
 from tests.training.loops import digits_torch, fail_on_rank_one, report_forever
 
 
@@ -31,6 +33,9 @@ def test_ddp_on_two_workers_learns_digits_and_ranks_end_with_identical_weights(f
     assert all(u["peak_memory"] > 0 for u in record["usage"])
     checkpoints = [e for e in record["events"] if e["kind"] == "checkpoint"]
     assert len(checkpoints) == 15 and os.path.exists(checkpoints[-1]["data"]["path"])
+    # checkpoints are the user's alone: every folder made for them 0700, every file 0600
+    artifacts = Path(checkpoints[-1]["data"]["path"]).parents[3]
+    assert artifacts.name == "artifacts" and not_private(artifacts) == []
 
 
 def test_two_runs_at_once_then_a_third_all_complete(fit):

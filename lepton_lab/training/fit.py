@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lepton_lab.cluster.scheduler import scheduler_identity
+from lepton_lab.config.files import private_dir
 from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, topic_for
@@ -222,7 +223,14 @@ def fit(
     world = workers or len(pool)
     store = store or open_store()
     run_id = uuid.uuid4().hex[:12]
-    artifacts = (artifact_dir or str(state_dir() / "artifacts")).rstrip("/")
+    if artifact_dir is None:
+        # the default artifact folders are Lepton Lab's own: private, also when an earlier
+        # release made them 0755 (a folder the user names is left as it is)
+        default = private_dir(state_dir() / "artifacts", tighten=True)
+        private_dir(default / "runs", tighten=True)
+        artifacts = str(default)
+    else:
+        artifacts = artifact_dir.rstrip("/")
     params = {
         "framework": framework,
         "workers": world,

@@ -166,3 +166,22 @@ def test_without_retries_a_lost_worker_fails_the_run_and_never_hangs(fit, client
     os.kill(pids[sorted(pids)[0]], signal.SIGKILL)
     assert run.wait(90) == "failed"
     assert "was lost" in run.error and run.error_rank == 0
+
+
+def test_default_artifact_folders_are_private_even_when_an_earlier_release_made_them(
+    client, store, tmp_path, monkeypatch
+):
+    """Without ``artifact_dir`` checkpoints go under the state dir's ``artifacts/runs``:
+    Lepton Lab's own folders, so 0755 ones left by an earlier release become 0700."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(data))
+    monkeypatch.delenv("LEPTON_LAB_STATE_DIR", raising=False)
+    runs = data / "lepton_lab" / "artifacts" / "runs"
+    runs.mkdir(parents=True, mode=0o755)
+    for folder in (runs, runs.parent, runs.parents[1]):
+        os.chmod(folder, 0o755)
+    run = ll.fit(
+        digits_torch, framework="torch", workers=1, client=client, store=store, config={"epochs": 1}
+    )
+    assert run.wait(120) == "completed", run.error
+    assert not_private(runs.parents[1]) == []

@@ -44,6 +44,91 @@ export type IRunEvent = Schemas['RunEvent'];
 export type ILabConfig = Schemas['LabConfig'];
 export type IExecutorInfo = Schemas['ExecutorInfo'];
 
+// ---- the model registry (`models/...`)
+
+/** A registered version by name and number (what a run or a job registered). */
+export type IModelRef = Schemas['ModelRef'];
+
+// INTERIM: written from lepton_lab/contract/models.py until the routes are in
+// the served document; then `npm run gen:types` and Schemas['...'] replace them.
+/** One exported format of a version: its file, digest and how well it matched. */
+export interface IArtifact {
+  format: string;
+  file: string;
+  uri: string;
+  sha256: string;
+  size: number;
+  max_abs_diff?: number | null;
+  tolerance?: number | null;
+  details?: { [key: string]: unknown };
+}
+/** Metrics measured on a version by an evaluation. */
+export interface IEvaluation {
+  id: number;
+  time: number;
+  dataset?: string;
+  job_id?: string | null;
+  metrics?: { [key: string]: number };
+}
+export interface IGitState {
+  commit: string;
+  dirty: boolean;
+  branch?: string | null;
+}
+/** One registered version with its lineage, artifacts and evaluations. */
+export interface IModelVersion {
+  name: string;
+  version: number;
+  framework: string;
+  created_at: number;
+  aliases?: string[];
+  tags?: { [key: string]: string };
+  metrics?: { [key: string]: number };
+  params?: { [key: string]: unknown };
+  run_id?: string | null;
+  job_id?: string | null;
+  notebook?: string | null;
+  notebook_sha256?: string | null;
+  git?: IGitState | null;
+  versions?: { [key: string]: string };
+  artifacts?: IArtifact[];
+  failed_formats?: { [key: string]: string };
+  evaluations?: IEvaluation[];
+}
+/** A model name in `GET models`: its newest version and its aliases. */
+export interface IModelSummary {
+  name: string;
+  framework: string;
+  versions: number;
+  latest_version: number;
+  updated_at: number;
+  aliases?: { [key: string]: number };
+  metrics?: { [key: string]: number };
+}
+/** `GET models/{name}`: a model name with all its versions, newest first. */
+export interface IModel {
+  name: string;
+  aliases?: { [key: string]: number };
+  versions: IModelVersion[];
+}
+/** `PATCH models/{name}/versions/{v}`: aliases after the call; tags to set (null removes). */
+export interface IVersionPatch {
+  aliases?: string[] | null;
+  tags?: { [key: string]: string | null } | null;
+}
+/** `GET models/{name}/compare?metric=`: the versions side by side. */
+export interface IComparison {
+  name: string;
+  metric?: string | null;
+  columns: string[];
+  rows: { [key: string]: unknown }[];
+}
+/**
+ * A version reference of the version routes: a number, `latest`, `@alias` or
+ * `best:<metric>`.
+ */
+export type VersionRef = number | string;
+
 /** What the UI assumes of a server that has no `config` route. */
 export const FALLBACK_CONFIG: ILabConfig = {
   version: '',
@@ -107,6 +192,11 @@ const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
 function id(value: string): string {
   return encodeURIComponent(value);
+}
+
+/** `models/{name}/versions/{version}` */
+function versionPath(name: string, version: number | string): string {
+  return `models/${id(name)}/versions/${id(String(version))}`;
 }
 
 /**
@@ -241,24 +331,33 @@ export class LeptonClient {
     );
   }
 
+  /** `GET jobs/{id}` */
+  getJob(jobId: string): Promise<IJob> {
+    return this.request<IJob>(`jobs/${id(jobId)}`);
+  }
+
   /**
    * The absolute URL of a job's output (`format=html|ipynb`), to open in a
-   * browser tab. A plain GET with the session cookie; like JupyterLab's own
-   * download URLs it carries the `_xsrf` cookie's value, so it keeps working
-   * if the server checks XSRF on GETs.
+   * browser tab (see `downloadUrl`).
    */
   jobOutputUrl(jobId: string, format: 'html' | 'ipynb'): string {
+    return this.downloadUrl(`jobs/${id(jobId)}/output`, { format });
+  }
+
+  /**
+   * The absolute URL of `lepton-lab/api/<endpoint>` for a link (`<a href>`).
+   * A plain GET with the session cookie; like JupyterLab's own download URLs
+   * it carries the `_xsrf` cookie's value, so it keeps working if the server
+   * checks XSRF on GETs.
+   */
+  downloadUrl(endpoint: string, query: { [key: string]: string } = {}): string {
     const url = new URL(
-      URLExt.join(
-        this.settings.baseUrl,
-        API_NAMESPACE,
-        'jobs',
-        id(jobId),
-        'output'
-      ),
+      URLExt.join(this.settings.baseUrl, API_NAMESPACE, endpoint),
       window.location.href
     );
-    url.searchParams.set('format', format);
+    for (const [key, value] of Object.entries(query)) {
+      url.searchParams.set(key, value);
+    }
     const xsrf = document.cookie.match('\\b_xsrf=([^;]*)\\b');
     if (xsrf) {
       url.searchParams.set('_xsrf', xsrf[1]);
@@ -292,5 +391,54 @@ export class LeptonClient {
   /** `DELETE schedules/{id}` (its jobs stay). */
   deleteSchedule(scheduleId: string): Promise<void> {
     return this._send<void>('DELETE', `schedules/${id(scheduleId)}`);
+  }
+
+  // ---- the model registry
+
+  /** `GET models`: every model name with its newest version. */
+  async listModels(): Promise<IModelSummary[]> {
+    const answer = await this.request<{ models: IModelSummary[] }>('models');
+    return answer?.models ?? [];
+  }
+
+  /** `GET models/{name}`: the versions of a model, newest first. */
+  getModel(name: string): Promise<IModel> {
+    return this.request<IModel>(`models/${id(name)}`);
+  }
+
+  /** `GET models/{name}/compare?metric=`: the versions side by side. */
+  compareModel(name: string, metric?: string): Promise<IComparison> {
+    const query = metric ? `?metric=${id(metric)}` : '';
+    return this.request<IComparison>(`models/${id(name)}/compare${query}`);
+  }
+
+  /** `GET models/{name}/versions/{version}` */
+  getModelVersion(name: string, version: VersionRef): Promise<IModelVersion> {
+    return this.request<IModelVersion>(versionPath(name, version));
+  }
+
+  /** `PATCH models/{name}/versions/{version}`: set its aliases and tags. */
+  patchModelVersion(
+    name: string,
+    version: VersionRef,
+    patch: IVersionPatch
+  ): Promise<IModelVersion> {
+    return this._send<IModelVersion>(
+      'PATCH',
+      versionPath(name, version),
+      patch
+    );
+  }
+
+  /** `DELETE models/{name}/versions/{version}` (its artifacts too). */
+  deleteModelVersion(name: string, version: VersionRef): Promise<void> {
+    return this._send<void>('DELETE', versionPath(name, version));
+  }
+
+  /** The URL of a version's artifact (SavedModel folders come as a .zip). */
+  modelArtifactUrl(name: string, version: VersionRef, format: string): string {
+    return this.downloadUrl(
+      `${versionPath(name, version)}/artifacts/${id(format)}`
+    );
   }
 }

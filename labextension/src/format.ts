@@ -332,3 +332,185 @@ export function compareMetrics(a: string, b: string): number {
   const vb = b.startsWith('val_');
   return va === vb ? (a < b ? -1 : a > b ? 1 : 0) : va ? 1 : -1;
 }
+
+// ---- the model registry ----------------------------------------------------
+
+/** A version as people write it: "digits-mlp v3". */
+export function versionLabel(ref: { name: string; version: number }): string {
+  return `${ref.name} v${ref.version}`;
+}
+
+/**
+ * The metric a model is known by: `accuracy` if it has one, else its first
+ * metric; null without metrics.
+ */
+export function keyMetric(
+  metrics: { [name: string]: number } | null | undefined
+): [string, number] | null {
+  if (!metrics) {
+    return null;
+  }
+  if (typeof metrics['accuracy'] === 'number') {
+    return ['accuracy', metrics['accuracy']];
+  }
+  const first = Object.keys(metrics).find(n => typeof metrics[n] === 'number');
+  return first === undefined ? null : [first, metrics[first]];
+}
+
+/** "accuracy 0.9" for a model's key metric; empty without metrics. */
+export function keyMetricText(
+  metrics: { [name: string]: number } | null | undefined
+): string {
+  const key = keyMetric(metrics);
+  return key ? `${key[0]} ${formatMetric(key[1])}` : '';
+}
+
+/**
+ * Where a model's aliases point, by alias: "production → v3 · staging → v2".
+ */
+export function aliasesText(
+  aliases: { [alias: string]: number } | null | undefined
+): string {
+  if (!aliases) {
+    return '';
+  }
+  return Object.keys(aliases)
+    .sort()
+    .map(alias => `${alias} → v${aliases[alias]}`)
+    .join(' · ');
+}
+
+/** The first `length` characters of a digest (commit, sha256). */
+export function shortHash(
+  hash: string | null | undefined,
+  length = 12
+): string {
+  return hash ? hash.slice(0, length) : DASH;
+}
+
+/** Whether an exported format matched its original within the tolerance. */
+export type DiffVerdict = 'ok' | 'over' | 'unknown';
+
+/**
+ * An artifact's check: "3.1e-7 ≤ 1e-5" (ok), "0.02 > 1e-5" (over), the
+ * difference alone without a tolerance, a dash when not checked.
+ */
+export function diffText(
+  maxAbsDiff: number | null | undefined,
+  tolerance: number | null | undefined
+): { text: string; verdict: DiffVerdict } {
+  if (!known(maxAbsDiff)) {
+    return { text: DASH, verdict: 'unknown' };
+  }
+  const diff = formatSmall(maxAbsDiff);
+  if (!known(tolerance)) {
+    return { text: diff, verdict: 'unknown' };
+  }
+  const ok = maxAbsDiff <= tolerance;
+  return {
+    text: `${diff} ${ok ? '≤' : '>'} ${formatSmall(tolerance)}`,
+    verdict: ok ? 'ok' : 'over'
+  };
+}
+
+/** A number that may be tiny (a difference, a tolerance): 0, 3.1e-7, 0.0123. */
+export function formatSmall(value: number): string {
+  if (value === 0 || !isFinite(value)) {
+    return String(value);
+  }
+  return Math.abs(value) < 1e-3
+    ? value.toExponential(1).replace('.0e', 'e')
+    : formatMetric(value);
+}
+
+/** A free-form value of params or details, short: numbers as metrics, the rest as JSON. */
+export function valueText(value: unknown): string {
+  if (typeof value === 'number') {
+    return formatMetric(value);
+  }
+  if (typeof value === 'string') {
+    return value;
+  }
+  if (value === null || value === undefined) {
+    return DASH;
+  }
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** A format's details ("accuracy_change -0.002 · calibration 100"). */
+export function detailsText(
+  details: { [key: string]: unknown } | null | undefined
+): string {
+  if (!details) {
+    return '';
+  }
+  return Object.keys(details)
+    .map(key => `${key} ${valueText(details[key])}`)
+    .join(' · ');
+}
+
+/**
+ * The aliases typed in a comma- (or space-) separated input, each once, in
+ * order: "production, staging" -> ["production", "staging"].
+ */
+export function parseAliases(text: string): string[] {
+  const out: string[] = [];
+  for (const part of text.split(/[\s,]+/)) {
+    const alias = part.trim().replace(/^@/, '');
+    if (alias && !out.includes(alias)) {
+      out.push(alias);
+    }
+  }
+  return out;
+}
+
+/** Tags as the edit box shows them: one `key=value` a line. */
+export function tagsText(
+  tags: { [key: string]: string } | null | undefined
+): string {
+  return Object.keys(tags ?? {})
+    .sort()
+    .map(key => `${key}=${tags![key]}`)
+    .join('\n');
+}
+
+/**
+ * The tags patch of an edit: the `key=value` lines typed (a value may hold
+ * "=" and commas), and null for each tag that was there and is no more. Only
+ * changes are sent. Throws on a line with no key.
+ */
+export function tagsPatch(
+  before: { [key: string]: string } | null | undefined,
+  text: string
+): { [key: string]: string | null } {
+  const after: { [key: string]: string } = {};
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line) {
+      continue;
+    }
+    const at = line.indexOf('=');
+    const key = (at < 0 ? line : line.slice(0, at)).trim();
+    if (!key) {
+      throw new Error(`a tag needs a name: "${line}"`);
+    }
+    after[key] = at < 0 ? '' : line.slice(at + 1).trim();
+  }
+  const patch: { [key: string]: string | null } = {};
+  const old = before ?? {};
+  for (const key of Object.keys(after)) {
+    if (old[key] !== after[key]) {
+      patch[key] = after[key];
+    }
+  }
+  for (const key of Object.keys(old)) {
+    if (!(key in after)) {
+      patch[key] = null;
+    }
+  }
+  return patch;
+}

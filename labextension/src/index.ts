@@ -3,9 +3,10 @@
  *
  * - one `LeptonModels` per page: cluster, runs, jobs, schedules, config and
  *   kernels, read from REST and shared by every view (models.ts)
- * - "Lepton" left sidebar of sections: cluster, runs, jobs, schedules (sidebar.ts)
+ * - "Lepton" left sidebar of sections: cluster, runs, jobs, schedules, models (sidebar.ts)
  * - run panels in the main area, restored with the layout (runs.ts)
  * - job log panels (jobs.ts)
+ * - model version views in the main area, restored with the layout (modelview.ts)
  * - CPU/GPU kernel switch in every notebook toolbar (kernelswitch.ts)
  * - "CPU notebook" / "GPU notebook" launcher cards and palette entries (launcher.ts)
  * - "Run as job" in every notebook toolbar and two palette commands (jobdialog.ts)
@@ -25,7 +26,7 @@ import { ILauncher } from '@jupyterlab/launcher';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
-import { IJob } from './api';
+import { IJob, IModelRef } from './api';
 import { leptonIcon } from './icon';
 import {
   JobDialogResult,
@@ -36,6 +37,7 @@ import { JobLogView } from './jobs';
 import { KernelSwitchExtension } from './kernelswitch';
 import { addNotebookCommands, CATEGORY, CommandIDs } from './launcher';
 import { DEFAULT_REFRESH_MS, LeptonModels } from './models';
+import { ModelView } from './modelview';
 import { RunView } from './runs';
 import { LeptonSidebar } from './sidebar';
 
@@ -45,6 +47,7 @@ export namespace JobCommandIDs {
   export const schedule = 'lepton-lab:schedule-notebook';
   export const openRun = 'lepton-lab:open-run';
   export const stopRun = 'lepton-lab:stop-run';
+  export const openModel = 'lepton-lab:open-model';
 }
 
 /** The plugin id; its settings schema is schema/plugin.json. */
@@ -56,7 +59,7 @@ const SIDEBAR_RANK = 600;
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'Lepton Lab: cluster, runs, jobs and schedules sidebar, run panels, CPU/GPU kernel switch, run as job and launcher items.',
+    'Lepton Lab: cluster, runs, jobs, schedules and models sidebar, run and model panels, CPU/GPU kernel switch, run as job and launcher items.',
   autoStart: true,
   optional: [
     ILauncher,
@@ -91,7 +94,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       if (!widget) {
         let view: RunView | null = null;
         const model = models.run(runId, () => !view?.isVisible);
-        const content = (view = new RunView(model));
+        const content = (view = new RunView(model, {
+          openModel: (ref: IModelRef) => void openModel(ref.name, ref.version)
+        }));
         widget = new MainAreaWidget({ content });
         widget.id = `lepton-run-${runId}`;
         widget.title.label = `Run: ${models.runs.find(runId)?.name || runId}`;
@@ -174,11 +179,109 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.activateById(widget.id);
     };
 
-    // 3. Sidebar.
+    // A job by id (a model's lineage links to it): its log.
+    const openJob = (jobId: string) => {
+      models.jobs
+        .get(jobId)
+        .then(openJobLog)
+        .catch(error =>
+          Notification.error(`Cannot open job ${jobId}: ${error.message}`, {
+            autoClose: 8000
+          })
+        );
+    };
+
+    // 3. Model version views: one per model name, restored with the layout.
+    const modelPanels = new WidgetTracker<MainAreaWidget<ModelView>>({
+      namespace: 'lepton-model'
+    });
+    function openModel(
+      name: string,
+      version?: number | null,
+      activate = true
+    ): MainAreaWidget<ModelView> {
+      let widget = modelPanels.find(w => w.content.modelName === name);
+      if (!widget) {
+        let view: ModelView | null = null;
+        const model = models.modelVersions(name, () => !view?.isVisible);
+        const content = (view = new ModelView({
+          model,
+          version,
+          openRun: runId => void openRun(runId),
+          openJob
+        }));
+        widget = new MainAreaWidget({ content });
+        widget.id = `lepton-model-${name}`;
+        widget.title.label = content.label;
+        widget.title.caption = `Lepton model ${name}`;
+        widget.title.icon = leptonIcon;
+        widget.title.closable = true;
+        widget.addClass('lepton-ModelPanelWidget');
+        void modelPanels.add(widget);
+        shell.add(widget, 'main', { mode: 'split-right' });
+      } else if (typeof version === 'number') {
+        widget.content.select(version);
+      }
+      if (activate) {
+        shell.activateById(widget.id);
+      }
+      return widget;
+    }
+    commands.addCommand(JobCommandIDs.openModel, {
+      label: args =>
+        args['name']
+          ? `Show model ${args['name']}${
+              typeof args['version'] === 'number' ? ` v${args['version']}` : ''
+            }`
+          : 'Show a Lepton model',
+      caption:
+        "A registered model's versions, formats, lineage and evaluations",
+      icon: leptonIcon,
+      execute: args => {
+        const name = args['name'];
+        const version = args['version'];
+        if (typeof name === 'string' && name) {
+          return openModel(
+            name,
+            typeof version === 'number' ? version : null,
+            args['activate'] !== false
+          );
+        }
+      },
+      describedBy: {
+        args: {
+          type: 'object',
+          properties: {
+            name: { type: 'string', description: 'The model name' },
+            version: {
+              type: 'number',
+              description: 'The version to show (the newest by default)'
+            },
+            activate: {
+              type: 'boolean',
+              description: 'Bring the panel to the front'
+            }
+          },
+          required: ['name']
+        }
+      }
+    });
+    void restorer?.restore(modelPanels, {
+      command: JobCommandIDs.openModel,
+      args: widget => ({
+        name: widget.content.modelName,
+        version: widget.content.selected,
+        activate: false
+      }),
+      name: widget => widget.content.modelName
+    });
+
+    // 4. Sidebar.
     sidebar = new LeptonSidebar({
       models,
       openRun: run => void openRun(run.id),
-      openJobLog
+      openJobLog,
+      openModel: (name, version) => void openModel(name, version)
     });
     shell.add(sidebar, 'left', { rank: SIDEBAR_RANK, type: 'Lepton Lab' });
     restorer?.add(sidebar, sidebar.id);
@@ -215,16 +318,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
     }
 
-    // 4. Kernel switch in the notebook toolbar.
+    // 5. Kernel switch in the notebook toolbar.
     app.docRegistry.addWidgetExtension(
       'Notebook',
       new KernelSwitchExtension(models.kernels)
     );
 
-    // 5. Launcher and palette items.
+    // 6. Launcher and palette items.
     addNotebookCommands(commands, launcher, palette);
 
-    // 6. Run as job / schedule: toolbar button, commands, and what follows a
+    // 7. Run as job / schedule: toolbar button, commands, and what follows a
     //    submission (a notification, and the sidebar, whose models refreshed).
     const submitted = (result: JobDialogResult) => {
       shell.activateById(sidebarId);

@@ -15,6 +15,9 @@
  *     button.lepton-job-log          opens the log panel
  *     a.lepton-job-output            the executed notebook as HTML, in a new tab
  *     a.lepton-job-output-ipynb      the executed notebook, downloaded
+ *     .lepton-job-models             the model versions the job registered:
+ *       button.lepton-job-model      data-lepton-model, data-lepton-version ("digits-mlp v3"),
+ *                                    opens the version view
  *   .lepton-schedules                the schedules section; .lepton-schedules-error a request error
  *   li.lepton-schedule               data-lepton-schedule=<id>, data-lepton-schedule-active=true|false
  *     .lepton-schedule-name / .lepton-schedule-cron / .lepton-schedule-timezone / .lepton-schedule-next
@@ -29,7 +32,7 @@ import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { IJob, ISchedule } from './api';
+import { IJob, IModelRef, ISchedule } from './api';
 import {
   firstLine,
   formatDuration,
@@ -40,13 +43,23 @@ import {
   messageOf
 } from './format';
 import { JobLogModel, JobsModel, SchedulesModel } from './models';
-import { act, actionButton, el, KeyedList, Section, setBadge } from './section';
+import {
+  act,
+  actionButton,
+  el,
+  KeyedList,
+  ModelLinks,
+  Section,
+  setBadge
+} from './section';
 
 export namespace JobsSection {
   export interface IOptions {
     model: JobsModel;
     /** Open a job's log. */
     openLog: (job: IJob) => void;
+    /** Open the version view of a model version the job registered. */
+    openModel?: (ref: IModelRef) => void;
   }
 }
 
@@ -71,7 +84,8 @@ export class JobsSection extends Section<IJob[]> {
         new JobRow(model, {
           stop: (node, job) =>
             void act(node, `Stopping ${job.name}`, () => model.stop(job.id)),
-          openLog: job => options.openLog(job)
+          openLog: job => options.openLog(job),
+          openModel: ref => options.openModel?.(ref)
         })
     );
   }
@@ -95,6 +109,7 @@ class JobRow {
     handlers: {
       stop: (node: HTMLButtonElement, job: IJob) => void;
       openLog: (job: IJob) => void;
+      openModel: (ref: IModelRef) => void;
     }
   ) {
     this.node = el('li', 'lepton-Section-item lepton-job');
@@ -133,7 +148,19 @@ class JobRow {
     );
     this._ipynb.title = 'Download the executed notebook';
     actions.append(this._stop, log, this._html, this._ipynb);
-    this.node.append(top, detail, this._error, this._metrics, actions);
+    this._models = new ModelLinks(
+      'lepton-Section-detail lepton-job-models',
+      'lepton-job-model',
+      handlers.openModel
+    );
+    this.node.append(
+      top,
+      detail,
+      this._error,
+      this._metrics,
+      this._models.node,
+      actions
+    );
   }
 
   readonly node: HTMLLIElement;
@@ -180,6 +207,7 @@ class JobRow {
       .map(([name, value]) => `${name} ${formatMetric(value)}`)
       .join(' · ');
     this._metrics.hidden = last.size === 0;
+    this._models.update(job.models);
 
     const active = isActiveStatus(job.status);
     this._stop.hidden = !active;
@@ -205,6 +233,7 @@ class JobRow {
   private _progress: HTMLElement;
   private _error: HTMLElement;
   private _metrics: HTMLElement;
+  private _models: ModelLinks;
   private _stop: HTMLButtonElement;
   private _html: HTMLAnchorElement;
   private _ipynb: HTMLAnchorElement;

@@ -1,7 +1,7 @@
 /**
  * The frontend's model layer: one model per REST resource (cluster, runs,
- * jobs, schedules, config, kernels), plus one per open run monitor and job
- * log. Each polling model owns a Lumino `Poll` (backing off after errors,
+ * jobs, schedules, config, kernels; the model registry's are in registry.ts),
+ * plus one per open run monitor and job log. Each polling model owns a Lumino `Poll` (backing off after errors,
  * standing by while nobody looks) and emits `changed` after every answer or
  * error; views subscribe and render `data` / `error`. Views never call REST:
  * actions go through a model, which refreshes after the mutation.
@@ -26,198 +26,21 @@ import {
   LeptonClient
 } from './api';
 import { compareMetrics, isActiveStatus, metricFamily } from './format';
+import { asError, makePoll, PollingModel } from './polling';
+import { ModelRegistryModel, ModelVersionsModel } from './registry';
 
-/** The sidebar's default refresh interval (the `refreshInterval` setting). */
-export const DEFAULT_REFRESH_MS = 3000;
-/** The smallest refresh interval the models accept. */
-export const MIN_REFRESH_MS = 500;
-/** After errors a poll backs off, up to this interval. */
-export const MAX_BACKOFF_MS = 15000;
+// the polling base lives in polling.ts (registry.ts builds on it too)
+export {
+  clampInterval,
+  DEFAULT_REFRESH_MS,
+  MAX_BACKOFF_MS,
+  MIN_REFRESH_MS,
+  PollingModel
+} from './polling';
+
 /** How many of the newest runs and jobs the sidebar lists. */
 export const RECENT_RUNS = 10;
 export const RECENT_JOBS = 10;
-
-/** A refresh interval clamped to what the models accept. */
-export function clampInterval(value: number | null | undefined): number {
-  if (value === undefined || value === null || !isFinite(value)) {
-    return DEFAULT_REFRESH_MS;
-  }
-  return Math.max(MIN_REFRESH_MS, Math.round(value));
-}
-
-function asError(error: unknown): Error {
-  return error instanceof Error ? error : new Error(String(error));
-}
-
-/**
- * A poll of `factory` every `interval` ms that backs off after failures up to
- * `MAX_BACKOFF_MS`, and stands by while `standby()` says so or the browser
- * tab is hidden. Started by its owner.
- */
-function makePoll(
-  factory: () => Promise<void>,
-  interval: number,
-  standby: () => boolean,
-  name: string
-): Poll<void, Error> {
-  const poll = new Poll<void, Error>({
-    auto: false,
-    factory,
-    name,
-    standby: () => (standby() ? true : 'when-hidden')
-  });
-  // set after construction: the constructor raises `max` to at least 30 s
-  poll.frequency = {
-    interval,
-    backoff: true,
-    max: Math.max(interval, MAX_BACKOFF_MS)
-  };
-  return poll;
-}
-
-export namespace PollingModel {
-  export interface IOptions {
-    client: LeptonClient;
-    /** Poll interval in milliseconds (default `DEFAULT_REFRESH_MS`). */
-    interval?: number;
-    /** True while nobody looks: the poll then skips its ticks. */
-    standby?: () => boolean;
-    /** A name for the poll (debugging). */
-    name?: string;
-  }
-}
-
-/**
- * A value read from the server by a `Poll`. `refresh()` reads it now;
- * `changed` fires after each read, failed or not.
- */
-export abstract class PollingModel<T> implements IDisposable {
-  constructor(options: PollingModel.IOptions) {
-    this.client = options.client;
-    const standby = options.standby ?? (() => false);
-    const interval = clampInterval(options.interval);
-    this._poll = makePoll(
-      () => this._tick(),
-      interval,
-      standby,
-      options.name ?? 'lepton-lab'
-    );
-  }
-
-  readonly client: LeptonClient;
-
-  /** Fires after each answer or failure. */
-  get changed(): ISignal<this, void> {
-    return this._changed;
-  }
-
-  /** The last answer (kept on screen while later reads fail). */
-  get data(): T | null {
-    return this._data;
-  }
-
-  /** The error of the last read, or null when it succeeded. */
-  get error(): Error | null {
-    return this._error;
-  }
-
-  /** Whether the poll is in a streak of failures. */
-  get isStale(): boolean {
-    return this._error !== null;
-  }
-
-  get isDisposed(): boolean {
-    return this._isDisposed;
-  }
-
-  /** The poll interval in milliseconds. */
-  get interval(): number {
-    return this._poll.frequency.interval;
-  }
-  set interval(value: number) {
-    const interval = clampInterval(value);
-    this._poll.frequency = {
-      ...this._poll.frequency,
-      interval,
-      max: Math.max(interval, MAX_BACKOFF_MS)
-    };
-  }
-
-  /** The underlying poll (its state shows the backoff). */
-  get poll(): Poll<void, Error> {
-    return this._poll;
-  }
-
-  /** Start polling (idempotent). */
-  start(): void {
-    if (!this._isDisposed) {
-      void this._poll.start();
-    }
-  }
-
-  /** Stop polling until `start()` or `refresh()`. */
-  pause(): void {
-    if (!this._isDisposed) {
-      void this._poll.stop();
-    }
-  }
-
-  /**
-   * Read now (unless standing by) and resolve after the answer is in
-   * `data`/`error`; also restarts the poll's schedule.
-   */
-  async refresh(): Promise<void> {
-    if (this._isDisposed) {
-      return;
-    }
-    await this._poll.refresh();
-    await this._poll.tick.catch(() => undefined);
-  }
-
-  dispose(): void {
-    if (this._isDisposed) {
-      return;
-    }
-    this._isDisposed = true;
-    this._poll.dispose();
-    Signal.clearData(this);
-  }
-
-  /** One read from the server. */
-  protected abstract fetch(): Promise<T>;
-
-  /** Replace the data from outside a tick (after a mutation that returns it). */
-  protected setData(data: T): void {
-    this._data = data;
-    this._error = null;
-    this._changed.emit();
-  }
-
-  private async _tick(): Promise<void> {
-    try {
-      const data = await this.fetch();
-      if (this._isDisposed) {
-        return;
-      }
-      this._data = data;
-      this._error = null;
-      this._changed.emit();
-    } catch (error) {
-      if (this._isDisposed) {
-        return;
-      }
-      this._error = asError(error);
-      this._changed.emit();
-      throw error; // the poll backs off
-    }
-  }
-
-  private _poll: Poll<void, Error>;
-  private _data: T | null = null;
-  private _error: Error | null = null;
-  private _changed = new Signal<this, void>(this);
-  private _isDisposed = false;
-}
 
 // ---- one model per resource ---------------------------------------------------------
 
@@ -286,6 +109,11 @@ export class JobsModel extends PollingModel<IJob[]> {
     } finally {
       await this.refresh();
     }
+  }
+
+  /** One job: from the last list if it is there, else `GET jobs/{id}`. */
+  async get(id: string): Promise<IJob> {
+    return this.data?.find(job => job.id === id) ?? this.client.getJob(id);
   }
 
   /** A URL of the job's executed notebook. */
@@ -919,6 +747,10 @@ export class LeptonModels implements IDisposable {
       name: 'lepton-lab:schedules',
       jobs: this.jobs
     });
+    this.registry = new ModelRegistryModel({
+      ...base,
+      name: 'lepton-lab:models'
+    });
     this.config = new ConfigModel(client);
     this.kernels = new KernelsModel(client);
   }
@@ -928,12 +760,14 @@ export class LeptonModels implements IDisposable {
   readonly runs: RunsModel;
   readonly jobs: JobsModel;
   readonly schedules: SchedulesModel;
+  /** The model registry's names (`GET models`). */
+  readonly registry: ModelRegistryModel;
   readonly config: ConfigModel;
   readonly kernels: KernelsModel;
 
-  /** The polling models (cluster, runs, jobs, schedules). */
+  /** The polling models (cluster, runs, jobs, schedules, registry). */
   get polling(): PollingModel<unknown>[] {
-    return [this.cluster, this.runs, this.jobs, this.schedules];
+    return [this.cluster, this.runs, this.jobs, this.schedules, this.registry];
   }
 
   /** The poll interval of the polling models. */
@@ -974,6 +808,21 @@ export class LeptonModels implements IDisposable {
   /** Ask a run to stop; the runs list refreshes. */
   stopRun(runId: string): Promise<void> {
     return this.runs.stop(runId);
+  }
+
+  /** A model that follows one model name's versions (its owner disposes of it). */
+  modelVersions(
+    name: string,
+    standby?: () => boolean,
+    interval?: number
+  ): ModelVersionsModel {
+    return new ModelVersionsModel({
+      client: this.client,
+      name,
+      standby,
+      interval: interval ?? this.interval,
+      registry: this.registry
+    });
   }
 
   dispose(): void {

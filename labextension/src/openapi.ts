@@ -549,6 +549,12 @@ export interface components {
        * @default null
        */
       metrics?: components['schemas']['JobMetric'][] | null;
+      /**
+       * Models
+       * @description the model versions this job registered
+       * @default []
+       */
+      models?: components['schemas']['ModelRef'][];
     };
     /** JobEvent */
     JobEvent: {
@@ -757,6 +763,16 @@ export interface components {
       /** Metrics */
       metrics: components['schemas']['Metric'][];
     };
+    /**
+     * ModelRef
+     * @description A version by name and number (what a run or a job registered).
+     */
+    ModelRef: {
+      /** Name */
+      name: string;
+      /** Version */
+      version: number;
+    };
     /** OtherKernel */
     OtherKernel: {
       /** Name */
@@ -849,6 +865,12 @@ export interface components {
        * @default null
        */
       events?: components['schemas']['RunEvent'][] | null;
+      /**
+       * Models
+       * @description the model versions this run registered
+       * @default []
+       */
+      models?: components['schemas']['ModelRef'][];
     };
     /** RunEvent */
     RunEvent: {

@@ -22,11 +22,14 @@
  *     table.lepton-run-ranks           tr.lepton-run-rank[data-lepton-rank]
  *     ul.lepton-run-events             li.lepton-run-event[data-kind]
  *     button.lepton-run-panel-stop     while the run is active
+ *     .lepton-run-panel-models         the model versions the run registered:
+ *       button.lepton-run-model        data-lepton-model, data-lepton-version ("digits-mlp v3"),
+ *                                      opens the version view
  */
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { IRun, IRunEvent, IRunUsage } from './api';
+import { IModelRef, IRun, IRunEvent, IRunUsage } from './api';
 import { LineChart } from './chart';
 import {
   firstLine,
@@ -41,7 +44,15 @@ import {
   runProgressText
 } from './format';
 import { RunModel, RunsModel } from './models';
-import { act, actionButton, el, KeyedList, Section, setBadge } from './section';
+import {
+  act,
+  actionButton,
+  el,
+  KeyedList,
+  ModelLinks,
+  Section,
+  setBadge
+} from './section';
 
 /** "rank 1: ValueError: bad batch" from a run's error. */
 export function runErrorText(run: Pick<IRun, 'error' | 'error_rank'>): string {
@@ -207,11 +218,18 @@ function usageByRank(usage: ReadonlyArray<IRunUsage>): Map<number, IRunUsage> {
   return out;
 }
 
+export namespace RunView {
+  export interface IOptions {
+    /** Open the version view of a model version the run registered. */
+    openModel?: (ref: IModelRef) => void;
+  }
+}
+
 /**
  * The content of a run's main-area panel.
  */
 export class RunView extends Widget {
-  constructor(model: RunModel) {
+  constructor(model: RunModel, options: RunView.IOptions = {}) {
     super();
     this.model = model;
     this.runId = model.runId;
@@ -245,6 +263,12 @@ export class RunView extends Widget {
     });
     header.append(this._name, this._status, this._stop);
     this._meta = el('div', 'lepton-RunPanel-meta lepton-Sidebar-muted');
+    const openModel = options.openModel ?? (() => undefined);
+    this._models = new ModelLinks(
+      'lepton-RunPanel-models lepton-run-panel-models',
+      'lepton-run-model',
+      openModel
+    );
 
     const progress = el('div', 'lepton-RunPanel-progress');
     this._bar = el('div', 'lepton-RunPanel-bar');
@@ -283,6 +307,7 @@ export class RunView extends Widget {
     this.node.append(
       header,
       this._meta,
+      this._models.node,
       progress,
       this._loadError,
       this._error,
@@ -390,6 +415,7 @@ export class RunView extends Widget {
     this._error.textContent = errorText;
     this._error.hidden = !errorText;
 
+    this._models.update(run.models);
     this._renderCharts();
     this._renderRanks(run);
     this._renderEvents(run.events ?? []);
@@ -505,6 +531,7 @@ export class RunView extends Widget {
   private _status: HTMLElement;
   private _stop: HTMLButtonElement;
   private _meta: HTMLElement;
+  private _models: ModelLinks;
   private _bar: HTMLElement;
   private _barFill: HTMLElement;
   private _progress: HTMLElement;

@@ -2,13 +2,15 @@
  * Building blocks of the sidebar's sections: a section widget (a header, an
  * error line, an empty text and a body) that follows one polling model, and
  * a list whose rows are keyed by id and updated in place, so a button does
- * not vanish under the pointer at each refresh.
+ * not vanish under the pointer at each refresh; and the links to the model
+ * versions a run or job registered.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { IBadge, messageOf, statusBadge } from './format';
+import { IModelRef } from './api';
+import { IBadge, messageOf, statusBadge, versionLabel } from './format';
 import { PollingModel } from './models';
 
 /** Create an element with a class and optional text. */
@@ -204,4 +206,49 @@ export class KeyedList<T, R extends IRow<T>> {
   }
 
   private _rows = new Map<string, R>();
+}
+
+/**
+ * Links to the model versions a run or job registered ("digits-mlp v3"),
+ * each opening the version view; redrawn only when the list changes.
+ */
+export class ModelLinks {
+  constructor(
+    className: string,
+    private readonly _linkClass: string,
+    private readonly _open: (ref: IModelRef) => void
+  ) {
+    this.node = el('div', `lepton-ModelLinks ${className}`);
+    this.node.hidden = true;
+  }
+
+  readonly node: HTMLElement;
+
+  update(refs: ReadonlyArray<IModelRef> | null | undefined): void {
+    const list = refs ?? [];
+    const key = list.map(versionLabel).join('\n');
+    if (key === this._key) {
+      return;
+    }
+    this._key = key;
+    this.node.hidden = !list.length;
+    this.node.replaceChildren(
+      el('span', 'lepton-ModelLinks-label', 'Registered:'),
+      ...list.map(ref => {
+        const link = el(
+          'button',
+          `lepton-Link lepton-Section-link ${this._linkClass}`,
+          versionLabel(ref)
+        );
+        link.type = 'button';
+        link.title = `Open ${versionLabel(ref)} in the model registry`;
+        link.dataset.leptonModel = ref.name;
+        link.dataset.leptonVersion = String(ref.version);
+        link.addEventListener('click', () => this._open(ref));
+        return link;
+      })
+    );
+  }
+
+  private _key: string | null = null;
 }

@@ -1,23 +1,25 @@
 /**
  * The "Lepton" left-sidebar panel: a `Panel` of section widgets (cluster,
- * runs, jobs, schedules) under a header with a refresh button. Each section
+ * runs, jobs, schedules, models) under a header with a refresh button. Each section
  * follows one model of `LeptonModels`; the models stand by while the panel
  * is hidden and read at once when it is shown.
  *
  * Stable DOM hooks (used by the browser tests):
  *   #lepton-sidebar                  the panel root; data-lepton-status="loading|<cluster status>|unreachable"
  *   .lepton-refresh                  refresh now
- *   sections: cluster.ts (.lepton-cluster), runs.ts (.lepton-runs), jobs.ts (.lepton-jobs, .lepton-schedules)
+ *   sections: cluster.ts (.lepton-cluster), runs.ts (.lepton-runs), jobs.ts (.lepton-jobs, .lepton-schedules),
+ *             modelsection.ts (.lepton-models)
  */
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Panel, Widget } from '@lumino/widgets';
 
-import { IJob, IRun } from './api';
+import { IJob, IModelRef, IRun } from './api';
 import { ClusterSection } from './cluster';
 import { leptonIcon } from './icon';
 import { JobsSection, SchedulesSection } from './jobs';
 import { LeptonModels } from './models';
+import { ModelsSection } from './modelsection';
 import { RunsSection } from './runs';
 import { el } from './section';
 
@@ -30,6 +32,8 @@ export namespace LeptonSidebar {
     openRun: (run: IRun) => void;
     /** Open a job's log. */
     openJobLog: (job: IJob) => void;
+    /** Open the version view of a model (its newest version without one). */
+    openModel: (name: string, version?: number) => void;
   }
 }
 
@@ -43,7 +47,8 @@ export class LeptonSidebar extends Panel {
     this.id = SIDEBAR_ID;
     this.addClass('lepton-Sidebar');
     this.title.icon = leptonIcon;
-    this.title.caption = 'Lepton Lab: cluster, runs, jobs and schedules';
+    this.title.caption =
+      'Lepton Lab: cluster, runs, jobs, schedules and models';
     this.node.dataset.leptonStatus = 'loading';
 
     const header = new Toolbar();
@@ -69,16 +74,24 @@ export class LeptonSidebar extends Panel {
       model: models.runs,
       openRun: options.openRun
     });
+    const openRef = (ref: IModelRef) =>
+      options.openModel(ref.name, ref.version);
     this.jobs = new JobsSection({
       model: models.jobs,
-      openLog: options.openJobLog
+      openLog: options.openJobLog,
+      openModel: openRef
     });
     this.schedules = new SchedulesSection(models.schedules);
+    this.registry = new ModelsSection({
+      model: models.registry,
+      openModel: options.openModel
+    });
     for (const section of [
       this.cluster,
       this.runs,
       this.jobs,
-      this.schedules
+      this.schedules,
+      this.registry
     ]) {
       this.addWidget(section);
     }
@@ -90,6 +103,7 @@ export class LeptonSidebar extends Panel {
   readonly runs: RunsSection;
   readonly jobs: JobsSection;
   readonly schedules: SchedulesSection;
+  readonly registry: ModelsSection;
 
   /** Read every section's model now. */
   async refresh(): Promise<void> {

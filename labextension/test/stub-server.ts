@@ -78,10 +78,12 @@ export class StubServer {
     }
     const answer = await handler(recorded);
     const { status = 200, body } = answer;
-    return new Response(body === undefined ? '' : JSON.stringify(body), {
-      status,
-      headers: { 'Content-Type': 'application/json' }
-    });
+    // a 204 has no body at all (the Response constructor refuses even '')
+    const noBody = status === 204 || status === 205 || status === 304;
+    return new Response(
+      noBody ? null : body === undefined ? '' : JSON.stringify(body),
+      { status, headers: { 'Content-Type': 'application/json' } }
+    );
   }
 }
 

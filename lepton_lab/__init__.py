@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lepton_lab._version import __version__
 
 if TYPE_CHECKING:
-    from lepton_lab import jobs, runs, widgets
+    from lepton_lab import jobs, models, runs, widgets
     from lepton_lab.cluster.attach import attach, detach
     from lepton_lab.jobs.metrics import log_metrics
     from lepton_lab.kernels.device import device
@@ -36,6 +36,7 @@ _LAZY = {
     "fit": "lepton_lab.training.fit",
     "jobs": "lepton_lab.jobs",
     "log_metrics": "lepton_lab.jobs.metrics",
+    "models": "lepton_lab.models",
     "runs": "lepton_lab.runs",
     "widgets": "lepton_lab.widgets",
 }
@@ -51,6 +52,7 @@ __all__ = [
     "fit",
     "jobs",
     "log_metrics",
+    "models",
     "runs",
     "widgets",
 ]

@@ -24,6 +24,10 @@ ENV_DEVICE = "LEPTON_LAB_DEVICE"
 ENV_POOL = "LEPTON_LAB_POOL"
 ENV_STATE_DIR = "LEPTON_LAB_STATE_DIR"
 ENV_DATABASE_URL = "LEPTON_LAB_DATABASE_URL"
+#: Root of registered models' artifacts (a path or fsspec URL; models go under ``models/``).
+ENV_ARTIFACT_DIR = "LEPTON_LAB_ARTIFACT_DIR"
+#: MLflow tracking/registry URI that registered versions are mirrored to.
+ENV_MLFLOW_TRACKING_URI = "LEPTON_LAB_MLFLOW_TRACKING_URI"
 
 
 def state_dir(override: str | os.PathLike[str] | None = None) -> Path:

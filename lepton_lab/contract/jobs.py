@@ -12,6 +12,7 @@ from pydantic import Field, StringConstraints, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from lepton_lab.contract.base import Request, View
+from lepton_lab.contract.models import ModelRef
 from lepton_lab.store.schema import JOB_STATUSES
 
 JobStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
@@ -227,6 +228,7 @@ class Job(StoredNotebook):
     error_cell: int | None = None
     events: list[JobEvent] | None = None
     metrics: list[JobMetric] | None = None
+    models: list[ModelRef] = Field([], description="the model versions this job registered")
 
 
 class JobList(View):

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from lepton_lab.contract.base import Request, View
+from lepton_lab.contract.models import ModelRef
 from lepton_lab.store.schema import RUN_STATUSES
 
 RunStatus = Literal[RUN_STATUSES]  # type: ignore[valid-type]
@@ -64,6 +65,7 @@ class Run(View):
     last_metrics: dict[str, float] = Field({}, description="the last reported value of each metric")
     usage: list[RunUsage] | None = None
     events: list[RunEvent] | None = None
+    models: list[ModelRef] = Field([], description="the model versions this run registered")
 
 
 class RunList(View):

@@ -25,6 +25,7 @@ from lepton_lab.server.openapi import openapi_document
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.lab import LabServices
+from lepton_lab.services.models import ModelService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
 
@@ -80,6 +81,19 @@ class LeptonLab(ExtensionApp):
         "by a lease in the database; the `lepton-lab scheduler` daemon can do it instead).",
     )
     state_dir = Unicode(config=True, help="Directory for the store, artifacts and outputs.")
+    artifact_dir = Unicode(
+        "",
+        config=True,
+        help="Where registered models' artifacts go (under models/): a path or any fsspec URL "
+        "(default: the state directory's artifacts/). Exported to kernels and jobs.",
+    )
+    mlflow_tracking_uri = Unicode(
+        "",
+        config=True,
+        help="Mirror every registered model version to this MLflow tracking/registry URI "
+        "(needs the [mlflow] extra). Exported to kernels and jobs; the environment variable "
+        "LEPTON_LAB_MLFLOW_TRACKING_URI does the same without a server.",
+    )
     database_url = Unicode(config=True, help="SQLAlchemy URL of the store (SQLite by default).")
 
     @default("state_dir")
@@ -114,6 +128,10 @@ class LeptonLab(ExtensionApp):
         private_dir(self.state_dir)  # a configured one may not exist yet
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
+        if self.artifact_dir:
+            self._export(settings.ENV_ARTIFACT_DIR, self.artifact_dir)
+        if self.mlflow_tracking_uri:
+            self._export(settings.ENV_MLFLOW_TRACKING_URI, self.mlflow_tracking_uri)
         try:
             self.store = open_store(self.database_url)  # upgrades an older schema in place
         except StoreVersionError as exc:
@@ -166,6 +184,7 @@ class LeptonLab(ExtensionApp):
             runs=RunService(self.store, lambda: self.cluster_manager.client),
             jobs=jobs,
             schedules=ScheduleService(jobs),
+            models=ModelService(self.store, self.artifact_dir or None),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
             openapi=openapi_document,
         )

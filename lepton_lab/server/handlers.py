@@ -38,6 +38,14 @@ from lepton_lab.contract.jobs import (
     SchedulePatch,
     ScheduleRequest,
 )
+from lepton_lab.contract.models import (
+    CompareQuery,
+    Comparison,
+    Model,
+    ModelList,
+    ModelVersion,
+    VersionPatch,
+)
 from lepton_lab.contract.runs import (
     MetricsPage,
     MetricsQuery,
@@ -395,6 +403,106 @@ class ScheduleRunHandler(LeptonHandler):
         self.reply(await self.call(self.services.schedules.run_now, schedule_id), 201)
 
 
+# -- models ----------------------------------------------------------------------------------
+
+
+class ModelsHandler(LeptonHandler):
+    @api(Operation("listModels", "Registered models: newest version, aliases, metrics", ModelList))
+    async def get(self) -> None:
+        self.reply(await self.call(self.services.models.list))
+
+
+class ModelHandler(LeptonHandler):
+    @api(Operation("getModel", "A model with all its versions, newest first", Model, errors=(400,)))
+    async def get(self, name: str) -> None:
+        self.reply(await self.call(self.services.models.get, name))
+
+
+class ModelCompareHandler(LeptonHandler):
+    @api(
+        Operation(
+            "compareModel",
+            "The versions side by side, best first by `metric`",
+            Comparison,
+            query=CompareQuery,
+            errors=(400,),
+        )
+    )
+    async def get(self, name: str) -> None:
+        query = self.query(CompareQuery)
+        self.reply(await self.call(self.services.models.compare, name, query))
+
+
+VERSION_DOC = "`version`: a number, `latest`, `@alias` or `best:<metric>`"
+
+
+class ModelVersionHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getModelVersion",
+            f"One version: lineage, artifacts, evaluations ({VERSION_DOC})",
+            ModelVersion,
+            errors=(400,),
+        )
+    )
+    async def get(self, name: str, version: str) -> None:
+        self.reply(await self.call(self.services.models.version, name, version))
+
+    @api(
+        Operation(
+            "patchModelVersion",
+            "Set the aliases that point at this version (moved from others) and merge tags",
+            ModelVersion,
+            body=VersionPatch,
+        )
+    )
+    async def patch(self, name: str, version: str) -> None:
+        patch = self.body(VersionPatch)
+        self.reply(await self.call(self.services.models.patch, name, version, patch))
+
+    @api(
+        Operation(
+            "deleteModelVersion",
+            "Delete a version: its artifacts and rows together",
+            status=204,
+            errors=(400,),
+        )
+    )
+    async def delete(self, name: str, version: str) -> None:
+        await self.call(self.services.models.delete, name, version)
+        self.reply(None, 204)
+
+
+class ModelArtifactHandler(LeptonHandler):
+    @api(
+        Operation(
+            "downloadModelArtifact",
+            "Download one artifact (a SavedModel folder as .zip); its digest is checked first",
+            errors=(400, 409),
+            content=(("application/octet-stream", {"type": "string", "format": "binary"}),),
+        )
+    )
+    async def get(self, name: str, version: str, format: str) -> None:
+        download = await self.call(self.services.models.download, name, version, format)
+        try:
+            self.set_header("Content-Type", "application/octet-stream")
+            self.set_header("Content-Disposition", f'attachment; filename="{download.filename}"')
+            self.set_header("X-Content-Type-Options", "nosniff")
+            self.set_header("Content-Length", str(download.size))
+            if download.sha256:
+                self.set_header("X-Lepton-SHA256", download.sha256)
+            reader = await self.call(download.reader)
+            try:
+                while chunk := await self.call(reader.read, 1 << 20):
+                    self.write(chunk)
+                    await self.flush()
+            finally:
+                reader.close()
+            self.finish()
+        finally:
+            await self.call(download.discard)
+
+
 class OpenAPIHandler(LeptonHandler):
     @api(
         Operation(
@@ -423,5 +531,13 @@ ROUTES: list[tuple[str, type[LeptonHandler]]] = [
     (f"{API}/schedules", SchedulesHandler),
     (f"{API}/schedules/(?P<schedule_id>[^/]+)", ScheduleHandler),
     (f"{API}/schedules/(?P<schedule_id>[^/]+)/run", ScheduleRunHandler),
+    (f"{API}/models", ModelsHandler),
+    (f"{API}/models/(?P<name>[^/]+)", ModelHandler),
+    (f"{API}/models/(?P<name>[^/]+)/compare", ModelCompareHandler),
+    (f"{API}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", ModelVersionHandler),
+    (
+        f"{API}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/artifacts/(?P<format>[^/]+)",
+        ModelArtifactHandler,
+    ),
     (f"{API}/openapi.json", OpenAPIHandler),
 ]

@@ -1,4 +1,4 @@
-"""One facade per resource (cluster, runs, jobs, schedules).
+"""One facade per resource (cluster, runs, jobs, schedules, models).
 
 REST handlers, the CLI, ``ll.jobs`` and the widgets call these, so each operation (stopping a
 run, paging a log, "run now", deleting a job's files) is written once. Methods are blocking

@@ -79,18 +79,20 @@ class JobService:
             raise NotFound(str(exc)) from None
 
     def get(self, job_id: str) -> Job:
-        return self.view(self.record(job_id))
+        record = self.record(job_id)
+        return self.view(record, self.store.model_refs(job_ids=[job_id]).get(job_id, []))
 
     def list(self, query: JobQuery | None = None) -> JobList:
         query = query or JobQuery()
         records = self.store.list_jobs(query.status, query.limit, query.schedule_id)
-        return JobList(jobs=[self.view(r) for r in records])
+        refs = self.store.model_refs(job_ids=[r["id"] for r in records])
+        return JobList(jobs=[self.view(r, refs.get(r["id"], [])) for r in records])
 
-    def view(self, record: dict[str, Any]) -> Job:
+    def view(self, record: dict[str, Any], models: list[dict[str, Any]] | None = None) -> Job:
         """A job as REST shows it: plus ``path``, the ``outputs`` that exist and the
         ``elapsed`` seconds of the current attempt (``progress.cell_elapsed`` for the running
         cell), so a UI needs no clock of its own."""
-        out = dict(record)
+        out = dict(record, models=models or [])
         out["path"] = relative_path(record.get("notebook"), self.root)
         now = time.time()
         started, ended, status = record.get("started_at"), record.get("ended_at"), record["status"]

@@ -9,6 +9,7 @@ from typing import Any
 
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.jobs import JobService
+from lepton_lab.services.models import ModelService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
 
@@ -22,6 +23,7 @@ class LabServices:
     runs: RunService
     jobs: JobService
     schedules: ScheduleService
+    models: ModelService
     pool: ThreadPoolExecutor
     #: the OpenAPI document for a base URL (written from the routes, which import this)
     openapi: Callable[[str], dict[str, Any]]

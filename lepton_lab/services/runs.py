@@ -48,7 +48,13 @@ class RunService:
         )
 
     def _summaries(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
-        return self.store.run_summaries(run_ids) if run_ids else {}
+        """Progress of each run, and the model versions it registered."""
+        if not run_ids:
+            return {}
+        summaries = self.store.run_summaries(run_ids)
+        for run_id, refs in self.store.model_refs(run_ids=run_ids).items():
+            summaries.setdefault(run_id, {})["models"] = refs
+        return summaries
 
     def metrics(self, run_id: str, query: MetricsQuery | None = None) -> MetricsPage:
         query = query or MetricsQuery()

@@ -1,5 +1,6 @@
-"""The store: runs, jobs, schedules and leases in one SQLAlchemy database (a SQLite file by
-default, any URL such as PostgreSQL by setting), upgraded by Alembic migrations on open.
+"""The store: runs, jobs, schedules, leases and the model registry in one SQLAlchemy
+database (a SQLite file by default, any URL such as PostgreSQL by setting), upgraded by
+Alembic migrations on open.
 
 ``open_store(url=None) -> Store`` is the entry point; ``StoreVersionError`` says that the
 database was written by a newer Lepton Lab.
@@ -8,6 +9,7 @@ database was written by a newer Lepton Lab.
 from lepton_lab.store.database import RunStore, Store, UnknownRun, open_store
 from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
 from lepton_lab.store.migrations import StoreVersionError
+from lepton_lab.store.models import UnknownModelVersion
 from lepton_lab.store.schema import EventRow, MetricRow, RunRow, UsageRow
 
 #: Former names of the one Store and its opener.
@@ -23,6 +25,7 @@ __all__ = [
     "Store",
     "StoreVersionError",
     "UnknownJob",
+    "UnknownModelVersion",
     "UnknownRun",
     "UnknownSchedule",
     "UsageRow",

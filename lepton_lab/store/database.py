@@ -20,6 +20,7 @@ from lepton_lab.config.files import make_private, private_dir, private_file
 from lepton_lab.config.settings import database_url
 from lepton_lab.store.jobs import JobQueries
 from lepton_lab.store.migrations import sqlite_path, upgrade
+from lepton_lab.store.models import ModelQueries
 from lepton_lab.store.schema import (
     FINAL_STATUSES,
     EventRow,
@@ -212,8 +213,8 @@ def _private_sqlite_file(path: Path) -> None:
     make_private(f"{path}-shm")
 
 
-class Store(RunQueries, JobQueries):
-    """Runs, jobs, schedules and leases: every query of the library, server and CLI, on one
+class Store(RunQueries, JobQueries, ModelQueries):
+    """Runs, jobs, schedules, leases and models: every query of the library, server and CLI, on one
     SQLAlchemy engine. Use :func:`open_store`, which keeps one per URL per process.
 
     Creating one upgrades the database to the newest schema revision, or raises

@@ -5,7 +5,18 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 RUN_STATUSES = ("queued", "running", "completed", "failed", "stopped")
@@ -212,3 +223,84 @@ class LeaseRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+# -- the model registry ------------------------------------------------------------------------
+
+
+class ModelVersionRow(Base):
+    """One registered version of a model name, with its lineage. ``location`` is the folder
+    (path or fsspec URL) that holds its artifacts; numbers count up per name."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_versions_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    framework: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+    run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    notebook: Mapped[str | None] = mapped_column(Text, nullable=True)
+    notebook_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: git state and library versions
+    lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    failed_formats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    location: Mapped[str] = mapped_column(Text)
+    mlflow_version: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class ModelArtifactRow(Base):
+    """One exported format of a version: its file, digest, size and verification result."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (
+        UniqueConstraint("version_id", "format", name="uq_model_artifacts_version_format"),
+    )
+    _private = ("id", "version_id")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    format: Mapped[str] = mapped_column(String(32))
+    file: Mapped[str] = mapped_column(String(200))
+    uri: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    max_abs_diff: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tolerance: Mapped[float | None] = mapped_column(Float, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ModelAliasRow(Base):
+    """``name@alias`` points at one version; moving it is one UPDATE."""
+
+    __tablename__ = "model_aliases"
+    _private = ("version_id",)
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+
+
+class ModelEvaluationRow(Base):
+    """Metrics measured on a version (an evaluation notebook's ``log_evaluation``)."""
+
+    __tablename__ = "model_evaluations"
+    _private = ("version_id",)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), index=True
+    )
+    time: Mapped[float] = mapped_column(Float, default=time.time)
+    dataset: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

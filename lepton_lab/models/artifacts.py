@@ -1,0 +1,143 @@
+"""Where a version's files live: a folder of the artifact directory (a local path or any
+fsspec URL), with a sha256 per artifact that every reload checks.
+
+A version's folder is written complete before its rows are inserted, and is renamed aside
+(``*.deleting``) before its rows are deleted, so neither a crash nor a failed step leaves rows
+without files or files without rows for long: :func:`sweep` removes what a crash left aside.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from lepton_lab.config.files import make_private, private_dir
+from lepton_lab.config.settings import ENV_ARTIFACT_DIR, state_dir
+
+DELETING = ".deleting"
+_CHUNK = 1 << 20
+
+
+class CorruptArtifact(RuntimeError):
+    """An artifact's bytes no longer match the digest recorded when it was registered."""
+
+
+def artifact_root(override: str | None = None) -> str:
+    """The artifact directory: ``override``, the environment's, or the state dir's."""
+    root = override or os.environ.get(ENV_ARTIFACT_DIR)
+    if root:
+        return root.rstrip("/")
+    return str(private_dir(state_dir() / "artifacts", tighten=True))
+
+
+def models_root(root: str) -> str:
+    fs, path = fsspec.core.url_to_fs(root)
+    if isinstance(fs, LocalFileSystem):
+        private_dir(Path(path) / "models", tighten=True)
+    return f"{root}/models"
+
+
+def digest(path: Path) -> tuple[str, int]:
+    """sha256 and size of a file, or of a folder (SavedModel): the digest of its sorted
+    relative paths with each file's own digest, the size the sum of its files."""
+    if path.is_file():
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        return h.hexdigest(), path.stat().st_size
+    h, size = hashlib.sha256(), 0
+    for item in sorted(p for p in path.rglob("*") if p.is_file()):
+        sub, n = digest(item)
+        h.update(f"{item.relative_to(path).as_posix()}\0{sub}\n".encode())
+        size += n
+    return h.hexdigest(), size
+
+
+def _fs(uri: str) -> tuple[Any, str]:
+    return fsspec.core.url_to_fs(uri)
+
+
+def is_local(uri: str) -> bool:
+    return isinstance(_fs(uri)[0], LocalFileSystem)
+
+
+def publish(staging: Path, location: str) -> None:
+    """Copy a staged version folder to its place in the artifact directory."""
+    fs, path = _fs(location)
+    if isinstance(fs, LocalFileSystem):
+        target = Path(path)
+        private_dir(target.parent, tighten=True)
+        shutil.copytree(staging, target, copy_function=shutil.copy2)
+        for item in [target, *target.rglob("*")]:
+            if item.is_dir():
+                os.chmod(item, 0o700)
+            else:
+                make_private(item)
+        return
+    fs.put(str(staging), path, recursive=True)
+
+
+def remove(location: str) -> None:
+    fs, path = _fs(location)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+
+
+def set_aside(location: str) -> str:
+    """Rename a version's folder to ``<folder>.deleting`` (one rename on a local disk); the
+    new name is returned, to put back or remove."""
+    fs, path = _fs(location)
+    aside = location + DELETING
+    if fs.exists(path):
+        fs.mv(path, _fs(aside)[1], recursive=True)
+    return aside
+
+
+def put_back(aside: str, location: str) -> None:
+    fs, path = _fs(aside)
+    if fs.exists(path):
+        fs.mv(path, _fs(location)[1], recursive=True)
+
+
+def sweep(models: str) -> list[str]:
+    """Remove version folders a crash left set aside (``*.deleting``); returns them."""
+    fs, root = _fs(models)
+    if not fs.exists(root):
+        return []
+    removed = []
+    for entry in fs.glob(f"{root.rstrip('/')}/*/*{DELETING}"):
+        try:
+            fs.rm(entry, recursive=True)
+            removed.append(entry)
+        except OSError:
+            pass  # still held; the next sweep tries again
+    return removed
+
+
+def fetch(uri: str, sha256: str, file: str) -> Path:
+    """A local path to the artifact at ``uri`` whose digest matches ``sha256``: the file itself
+    when it is local, else a copy in the state dir's cache. A mismatch is CorruptArtifact."""
+    fs, path = _fs(uri)
+    if isinstance(fs, LocalFileSystem):
+        local = Path(path)
+        if not local.exists():
+            raise CorruptArtifact(f"the artifact {uri} is missing")
+    else:
+        cache = private_dir(state_dir() / "cache" / "models" / sha256[:32], tighten=True)
+        local = cache / file
+        if not local.exists():
+            fs.get(path, str(local), recursive=True)
+    found, _ = digest(local)
+    if found != sha256:
+        raise CorruptArtifact(
+            f"the artifact {uri} is corrupted: its sha256 is {found[:16]}..., "
+            f"registered as {sha256[:16]}..."
+        )
+    return local

@@ -49,80 +49,21 @@ export type IExecutorInfo = Schemas['ExecutorInfo'];
 /** A registered version by name and number (what a run or a job registered). */
 export type IModelRef = Schemas['ModelRef'];
 
-// INTERIM: written from lepton_lab/contract/models.py until the routes are in
-// the served document; then `npm run gen:types` and Schemas['...'] replace them.
 /** One exported format of a version: its file, digest and how well it matched. */
-export interface IArtifact {
-  format: string;
-  file: string;
-  uri: string;
-  sha256: string;
-  size: number;
-  max_abs_diff?: number | null;
-  tolerance?: number | null;
-  details?: { [key: string]: unknown };
-}
+export type IArtifact = Schemas['Artifact'];
 /** Metrics measured on a version by an evaluation. */
-export interface IEvaluation {
-  id: number;
-  time: number;
-  dataset?: string;
-  job_id?: string | null;
-  metrics?: { [key: string]: number };
-}
-export interface IGitState {
-  commit: string;
-  dirty: boolean;
-  branch?: string | null;
-}
+export type IEvaluation = Schemas['Evaluation'];
+export type IGitState = Schemas['GitState'];
 /** One registered version with its lineage, artifacts and evaluations. */
-export interface IModelVersion {
-  name: string;
-  version: number;
-  framework: string;
-  created_at: number;
-  aliases?: string[];
-  tags?: { [key: string]: string };
-  metrics?: { [key: string]: number };
-  params?: { [key: string]: unknown };
-  run_id?: string | null;
-  job_id?: string | null;
-  notebook?: string | null;
-  notebook_sha256?: string | null;
-  git?: IGitState | null;
-  versions?: { [key: string]: string };
-  artifacts?: IArtifact[];
-  failed_formats?: { [key: string]: string };
-  evaluations?: IEvaluation[];
-}
+export type IModelVersion = Schemas['ModelVersion'];
 /** A model name in `GET models`: its newest version and its aliases. */
-export interface IModelSummary {
-  name: string;
-  framework: string;
-  versions: number;
-  latest_version: number;
-  updated_at: number;
-  aliases?: { [key: string]: number };
-  metrics?: { [key: string]: number };
-}
+export type IModelSummary = Schemas['ModelSummary'];
 /** `GET models/{name}`: a model name with all its versions, newest first. */
-export interface IModel {
-  name: string;
-  aliases?: { [key: string]: number };
-  versions: IModelVersion[];
-}
+export type IModel = Schemas['Model'];
 /** `PATCH models/{name}/versions/{v}`: aliases after the call; tags to set (null removes). */
-export interface IVersionPatch {
-  aliases?: string[] | null;
-  tags?: { [key: string]: string | null } | null;
-}
+export type IVersionPatch = Schemas['VersionPatch'];
 /** `GET models/{name}/compare?metric=`: the versions side by side. */
-export interface IComparison {
-  name: string;
-  metric?: string | null;
-  columns: string[];
-  rows: { [key: string]: unknown }[];
-}
+export type IComparison = Schemas['Comparison'];
 /**
  * A version reference of the version routes: a number, `latest`, `@alias` or
  * `best:<metric>`.
@@ -397,7 +338,7 @@ export class LeptonClient {
 
   /** `GET models`: every model name with its newest version. */
   async listModels(): Promise<IModelSummary[]> {
-    const answer = await this.request<{ models: IModelSummary[] }>('models');
+    const answer = await this.request<Schemas['ModelList']>('models');
     return answer?.models ?? [];
   }
 

@@ -264,6 +264,93 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/lepton-lab/api/models': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Registered models: newest version, aliases, metrics */
+    get: operations['listModels'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/models/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A model with all its versions, newest first */
+    get: operations['getModel'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/models/{name}/compare': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The versions side by side, best first by `metric` */
+    get: operations['compareModel'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/models/{name}/versions/{version}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One version: lineage, artifacts, evaluations (`version`: a number, `latest`, `@alias` or `best:<metric>`) */
+    get: operations['getModelVersion'];
+    put?: never;
+    post?: never;
+    /** Delete a version: its artifacts and rows together */
+    delete: operations['deleteModelVersion'];
+    options?: never;
+    head?: never;
+    /** Set the aliases that point at this version (moved from others) and merge tags */
+    patch: operations['patchModelVersion'];
+    trace?: never;
+  };
+  '/lepton-lab/api/models/{name}/versions/{version}/artifacts/{format}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Download one artifact (a SavedModel folder as .zip); its digest is checked first */
+    get: operations['downloadModelArtifact'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/lepton-lab/api/openapi.json': {
     parameters: {
       query?: never;
@@ -285,6 +372,47 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
+    /**
+     * Artifact
+     * @description One exported format of a version: where it is, its digest, and how well it matched.
+     */
+    Artifact: {
+      /** Format */
+      format: string;
+      /**
+       * File
+       * @description the file (or folder, for SavedModel) name
+       */
+      file: string;
+      /**
+       * Uri
+       * @description where the artifact is stored (a path or fsspec URL)
+       */
+      uri: string;
+      /** Sha256 */
+      sha256: string;
+      /** Size */
+      size: number;
+      /**
+       * Max Abs Diff
+       * @description largest |reloaded - original| output difference on the check input
+       * @default null
+       */
+      max_abs_diff?: number | null;
+      /**
+       * Tolerance
+       * @default null
+       */
+      tolerance?: number | null;
+      /**
+       * Details
+       * @description format-specific results, e.g. onnx-int8's accuracy change
+       * @default {}
+       */
+      details?: {
+        [key: string]: unknown;
+      };
+    };
     /** ClusterEvent */
     ClusterEvent: {
       /** Time */
@@ -401,6 +529,22 @@ export interface components {
        */
       gpus?: number;
     };
+    /** Comparison */
+    Comparison: {
+      /** Name */
+      name: string;
+      /**
+       * Metric
+       * @default null
+       */
+      metric?: string | null;
+      /** Columns */
+      columns: string[];
+      /** Rows */
+      rows: {
+        [key: string]: unknown;
+      }[];
+    };
     /**
      * Error
      * @description Every 4xx answer: what was wrong, in words.
@@ -414,12 +558,51 @@ export interface components {
        */
       reason?: string | null;
     };
+    /**
+     * Evaluation
+     * @description Metrics measured on a version, by an evaluation notebook or ``log_evaluation``.
+     */
+    Evaluation: {
+      /** Id */
+      id: number;
+      /** Time */
+      time: number;
+      /**
+       * Dataset
+       * @default
+       */
+      dataset?: string;
+      /**
+       * Job Id
+       * @default null
+       */
+      job_id?: string | null;
+      /**
+       * Metrics
+       * @default {}
+       */
+      metrics?: {
+        [key: string]: number;
+      };
+    };
     /** ExecutorInfo */
     ExecutorInfo: {
       /** Name */
       name: string;
       /** Description */
       description: string;
+    };
+    /** GitState */
+    GitState: {
+      /** Commit */
+      commit: string;
+      /** Dirty */
+      dirty: boolean;
+      /**
+       * Branch
+       * @default null
+       */
+      branch?: string | null;
     };
     /** Job */
     Job: {
@@ -764,6 +947,28 @@ export interface components {
       metrics: components['schemas']['Metric'][];
     };
     /**
+     * Model
+     * @description A model name with all its versions, newest first.
+     */
+    Model: {
+      /** Name */
+      name: string;
+      /**
+       * Aliases
+       * @default {}
+       */
+      aliases?: {
+        [key: string]: number;
+      };
+      /** Versions */
+      versions: components['schemas']['ModelVersion'][];
+    };
+    /** ModelList */
+    ModelList: {
+      /** Models */
+      models: components['schemas']['ModelSummary'][];
+    };
+    /**
      * ModelRef
      * @description A version by name and number (what a run or a job registered).
      */
@@ -772,6 +977,126 @@ export interface components {
       name: string;
       /** Version */
       version: number;
+    };
+    /**
+     * ModelSummary
+     * @description A model name in listings: its newest version and where its aliases point.
+     */
+    ModelSummary: {
+      /** Name */
+      name: string;
+      /** Framework */
+      framework: string;
+      /** Versions */
+      versions: number;
+      /** Latest Version */
+      latest_version: number;
+      /** Updated At */
+      updated_at: number;
+      /**
+       * Aliases
+       * @default {}
+       */
+      aliases?: {
+        [key: string]: number;
+      };
+      /**
+       * Metrics
+       * @description the newest version's metrics
+       * @default {}
+       */
+      metrics?: {
+        [key: string]: number;
+      };
+    };
+    /**
+     * ModelVersion
+     * @description One registered version with its lineage, artifacts and evaluations.
+     */
+    ModelVersion: {
+      /** Name */
+      name: string;
+      /** Version */
+      version: number;
+      /** Framework */
+      framework: string;
+      /** Created At */
+      created_at: number;
+      /**
+       * Aliases
+       * @default []
+       */
+      aliases?: string[];
+      /**
+       * Tags
+       * @default {}
+       */
+      tags?: {
+        [key: string]: string;
+      };
+      /**
+       * Metrics
+       * @default {}
+       */
+      metrics?: {
+        [key: string]: number;
+      };
+      /**
+       * Params
+       * @default {}
+       */
+      params?: {
+        [key: string]: unknown;
+      };
+      /**
+       * Run Id
+       * @default null
+       */
+      run_id?: string | null;
+      /**
+       * Job Id
+       * @default null
+       */
+      job_id?: string | null;
+      /**
+       * Notebook
+       * @description the notebook that registered it
+       * @default null
+       */
+      notebook?: string | null;
+      /**
+       * Notebook Sha256
+       * @default null
+       */
+      notebook_sha256?: string | null;
+      /** @default null */
+      git?: components['schemas']['GitState'] | null;
+      /**
+       * Versions
+       * @description Python, framework and library versions
+       * @default {}
+       */
+      versions?: {
+        [key: string]: string;
+      };
+      /**
+       * Artifacts
+       * @default []
+       */
+      artifacts?: components['schemas']['Artifact'][];
+      /**
+       * Failed Formats
+       * @description formats asked for that were not registered, and why
+       * @default {}
+       */
+      failed_formats?: {
+        [key: string]: string;
+      };
+      /**
+       * Evaluations
+       * @default []
+       */
+      evaluations?: components['schemas']['Evaluation'][];
     };
     /** OtherKernel */
     OtherKernel: {
@@ -1219,6 +1544,26 @@ export interface components {
        * @default true
        */
       stop_requested?: boolean;
+    };
+    /**
+     * VersionPatch
+     * @description ``PATCH /models/{name}/versions/{v}``: the aliases that point at this version after the
+     *     call (an alias held by another version moves here, atomically), and tags to set (a
+     *     ``null`` value removes the tag).
+     */
+    VersionPatch: {
+      /**
+       * Aliases
+       * @default null
+       */
+      aliases?: string[] | null;
+      /**
+       * Tags
+       * @default null
+       */
+      tags?: {
+        [key: string]: string | null;
+      } | null;
     };
     /** Worker */
     Worker: {
@@ -1833,6 +2178,187 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+    };
+  };
+  listModels: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ModelList'];
+        };
+      };
+      403: components['responses']['E403'];
+    };
+  };
+  getModel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Model'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  compareModel: {
+    parameters: {
+      query?: {
+        metric?: string;
+      };
+      header?: never;
+      path: {
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Comparison'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  getModelVersion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+        version: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ModelVersion'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  deleteModelVersion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+        version: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  patchModelVersion: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+        version: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['VersionPatch'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ModelVersion'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+    };
+  };
+  downloadModelArtifact: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        name: string;
+        version: string;
+        format: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
     };
   };
   getOpenAPI: {

@@ -41,6 +41,9 @@ class Run:
         self._model_fn = model_fn
         self._model: Any = None
         self._monitors: weakref.WeakSet = weakref.WeakSet()
+        #: a few training inputs and the validation pair, for ``register`` (set by ``ll.fit``)
+        self.sample_input: Any = None
+        self.eval_data: Any = None
 
     def __repr__(self) -> str:
         return f"<Run {self.id} {self.status}>"
@@ -83,6 +86,13 @@ class Run:
             model.set_weights(result[0]["weights"])
             self._model = model
         return self._model
+
+    def register(self, name: str, **options: Any) -> Any:
+        """Export, verify and version this run's model: ``ll.models.register(run, name, ...)``,
+        with the run's id, parameters and last metrics as lineage."""
+        from lepton_lab.models import register
+
+        return register(self, name, **options)
 
     def wait(self, timeout: float | None = None) -> str:
         """Block until the run ends (or ``timeout``); returns the status.

@@ -162,6 +162,15 @@ def _is_torch_dataset(data: Any) -> bool:
     return torch is not None and isinstance(data, torch.utils.data.Dataset)
 
 
+def _is_pair(data: Any) -> bool:
+    return isinstance(data, tuple | list) and len(data) == 2 and hasattr(data[0], "shape")
+
+
+def _rows(data: Any, n: int) -> Any:
+    """The first ``n`` inputs of ``(x, y)`` arrays, or None for other kinds of data."""
+    return data[0][:n] if _is_pair(data) else None
+
+
 def _check_arrays(data: Any) -> tuple[Any, Any]:
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise FitError("data for a per-worker loop must be (x, y) arrays; ctx.data is the shard")
@@ -268,6 +277,9 @@ def fit(
         max_failures,
     )
     run = Run(run_id, store=store, driver=driver, model_fn=model_fn)
+    # what ll.models.register checks exports with, and measures int8 accuracy on
+    run.sample_input = _rows(data, 32)
+    run.eval_data = validation_data if _is_pair(validation_data) else None
     driver.start()
     if wait:
         run.wait()

@@ -154,9 +154,8 @@ class ModelRegistry:
         return self.version(name, record["version"])
 
     def _unwrap(self, model_or_run: Any) -> tuple[Any, Any]:
-        from lepton_lab.runs.run import Run
-
-        if isinstance(model_or_run, Run):
+        # a Run by its shape: runs import this module (run.register), not the other way
+        if all(hasattr(model_or_run, a) for a in ("id", "status", "record", "model", "wait")):
             run = model_or_run
             if run.status != "completed":
                 raise RequestError(f"run {run.id} is {run.status}; register a completed run")

@@ -48,6 +48,10 @@ class ModelVersion(contract.ModelVersion):
     def load(self, format: str | None = None, **options: Any) -> Any:
         return (self._registry or registry()).load(self.name, self.version, format, **options)
 
+    def predictor(self, format: str | None = None) -> Any:
+        """A function from a batch of inputs to outputs (numpy), for any runnable format."""
+        return (self._registry or registry()).predictor(self.name, self.version, format)
+
     def __repr__(self) -> str:
         aliases = f" @{', @'.join(self.aliases)}" if self.aliases else ""
         return f"<ModelVersion {self.name} v{self.version}{aliases} [{', '.join(self.formats)}]>"

@@ -15,7 +15,7 @@ import tempfile
 import time
 import uuid
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from lepton_lab.models.formats import (
     LOAD_ORDER,
     default_formats,
     format_for,
-    formats_for,
     framework_of,
 )
 from lepton_lab.models.lineage import current_job, gather
@@ -274,23 +273,51 @@ class ModelRegistry:
         row = found[format]
         return row, store_files.fetch(row["uri"], row["sha256"], row["file"])
 
+    def _pick(self, record: dict[str, Any], format: str | None, runs: bool = False) -> str:
+        """The format to load: the one asked for (known and fitting), else the first of the
+        framework's load order that the version has (``runs``: one that can run by itself)."""
+        have = [a["format"] for a in record["artifacts"]]
+        if format is None:
+            order = [f for f in LOAD_ORDER.get(record["framework"], ()) if f in have]
+            if runs:
+                order = [f for f in order if f != "safetensors"]
+            order += [f for f in have if f not in order and not (runs and f == "safetensors")]
+            if not order:
+                raise NotFound(f"{record['name']} v{record['version']} has no runnable artifact")
+            return order[0]
+        format_for(format, record["framework"])  # raises: unknown, or does not fit
+        return format
+
     def load(
         self, name: str, version: str | int = "latest", format: str | None = None, **options: Any
     ) -> Any:
-        """The version as a ready object: a Keras model, a torch module or ExportedProgram, an
-        onnxruntime InferenceSession... (see ``formats.py``)."""
+        """The version as a ready object: a Keras model, a torch ExportedProgram or module,
+        an onnxruntime InferenceSession... (see ``formats.py``)."""
         record = self.version(name, version)
-        have = [a["format"] for a in record["artifacts"]]
-        if format is None:
-            order = LOAD_ORDER.get(record["framework"], ())
-            format = next((f for f in order if f in have), have[0] if have else None)
-            if format is None:
-                raise NotFound(f"{name} v{record['version']} has no artifacts")
-        elif format not in formats_for(record["framework"]):
-            format_for(format, record["framework"])  # raises: unknown, or does not fit
+        format = self._pick(record, format)
         _, path = self.artifact(name, record["version"], format)
+        return format_for(format, record["framework"]).load(path, **options)
+
+    def predictor(
+        self, name: str, version: str | int = "latest", format: str | None = None
+    ) -> Callable[[Any], np.ndarray]:
+        """A function from a batch of inputs to the version's outputs (numpy), whatever the
+        format: what evaluation notebooks and benchmarks call."""
+        record = self.version(name, version)
+        format = self._pick(record, format, runs=True)
+        if format == "safetensors":
+            raise RequestError(
+                "safetensors holds weights only; predict with torch.export, torchscript or onnx"
+            )
         fmt = format_for(format, record["framework"])
-        return fmt.load(path, **options)
+        _, path = self.artifact(name, record["version"], format)
+        loaded = fmt.load(path)
+
+        def predict(x: Any) -> np.ndarray:
+            return fmt.predict(loaded, _example_array(x))
+
+        predict.format = format  # type: ignore[attr-defined]
+        return predict
 
     # -- change ----------------------------------------------------------------------------
     def set_aliases(self, name: str, version: str | int, aliases: Iterable[str]) -> dict:

@@ -15,8 +15,10 @@
  *     .lepton-model-panel-meta         framework · registered <time>
  *     .lepton-model-panel-load-error   a request error; .lepton-model-panel-empty: no version left
  *     table.lepton-model-artifacts     tr.lepton-model-artifact[data-lepton-format]
- *       .lepton-model-artifact-size / -sha256 (title: the whole digest) / -details
- *       .lepton-model-artifact-diff    "3e-7 ≤ 1e-5", data-lepton-verdict=ok|over|unknown
+ *       .lepton-model-artifact-file / -details (under the format) / -size
+ *       .lepton-model-artifact-sha256  the digest's first 12 characters (title: all of it)
+ *       .lepton-model-artifact-diff    max_abs_diff vs tolerance, "3.1e-7 ≤ 1e-5",
+ *                                      data-lepton-verdict=ok|over|unknown
  *       a.lepton-model-download        the artifact route (SavedModel folders as a .zip)
  *     li.lepton-model-failed-format    data-lepton-format: a format asked for and not registered
  *     table.lepton-model-metrics       tr[data-lepton-metric]
@@ -193,7 +195,7 @@ export class ModelView extends Widget {
     this._metrics = metricsBody;
     const [lineage, lineageBody] = panelSection(
       'Lineage',
-      'lepton-ModelPanel-lineage'
+      'lepton-ModelPanel-lineageSection'
     );
     this._lineage = el('dl', 'lepton-ModelPanel-lineage lepton-model-lineage');
     lineageBody.appendChild(this._lineage);
@@ -380,11 +382,9 @@ export class ModelView extends Widget {
   private _renderFormats(version: IModelVersion): void {
     const [wrapper, body] = table('lepton-model-artifacts', [
       'Format',
-      'File',
       'Size',
       'sha256',
       'Max abs diff',
-      'Details',
       ''
     ]);
     for (const artifact of version.artifacts ?? []) {
@@ -439,9 +439,26 @@ export class ModelView extends Widget {
     }`;
     const linkCell = el('td');
     linkCell.appendChild(link);
+    // the format, its file, and its details (e.g. onnx-int8's accuracy change) under it
+    const format = el('td', 'lepton-model-artifact-format');
+    format.append(
+      el('span', 'lepton-ModelPanel-format', artifact.format),
+      el(
+        'span',
+        'lepton-Sidebar-muted lepton-model-artifact-file',
+        artifact.file
+      )
+    );
+    format.title = artifact.uri;
+    const detailsNode = el(
+      'div',
+      'lepton-Sidebar-muted lepton-model-artifact-details',
+      details
+    );
+    detailsNode.hidden = !details;
+    format.appendChild(detailsNode);
     tr.append(
-      cell(artifact.format, 'lepton-model-artifact-format'),
-      cell(artifact.file, 'lepton-model-artifact-file', artifact.uri),
+      format,
       cell(
         formatBytes(artifact.size),
         'lepton-model-artifact-size',
@@ -453,7 +470,6 @@ export class ModelView extends Widget {
         artifact.sha256
       ),
       diffCell,
-      cell(details || DASH, 'lepton-model-artifact-details', details),
       linkCell
     );
     return tr;

@@ -30,6 +30,12 @@ def test_demo_runs_end_to_end_on_the_embedded_cluster(tmp_path):
     assert "demo finished" in result.stdout
     assert "training an MLP on the digits, data-parallel on 2 workers" in result.stdout
     assert "completed" in result.stdout and "6 checkpoints recorded" in result.stdout
+    # the run's network, exported to each torch format and verified, is a registry version
+    assert re.search(r"registered demo-digits v1 in .* \(lineage: run \w+\)", result.stdout)
+    for fmt in ("safetensors", "torch.export", "torchscript", "onnx"):
+        assert re.search(rf"  {re.escape(fmt)} +\d+ B  sha256 [0-9a-f]{{12}}", result.stdout), fmt
+    assert "not registered" not in result.stdout
+    assert len(list((tmp_path / "artifacts" / "models" / "demo-digits").iterdir())) == 1
     assert "running notebook job" in result.stdout
     assert re.search(r"job \w+ completed in .* 3 of 3 cells, accuracy 0\.\d+", result.stdout)
     assert (tmp_path / "lepton_lab.db").exists()

@@ -177,6 +177,10 @@ class KerasOnnx(ModelFormat):
     def export(self, model: Any, path: Path, example: np.ndarray, staged: dict[str, Path]) -> None:
         for module in ("onnx", "onnxruntime"):
             _require(module, "onnx")
+        import keras
+
+        if keras.backend.backend() == "tensorflow":  # Keras converts TF graphs with tf2onnx
+            _require("tf2onnx", "tensorflow")
         model.export(str(path), format="onnx", verbose=False)
 
     def load(self, path: Path, **options: Any) -> Any:

@@ -82,7 +82,9 @@ def mirror_version(
     registry at ``uri``, uploading ``artifacts`` (format -> local file or folder), and return
     MLflow's version number.
 
-    Mirroring the same Lepton version again returns the MLflow version made the first time.
+    Mirroring the same registration again (same name, version and ``created_at``; a retry)
+    returns the MLflow version made the first time. Aliases MLflow refuses (``v2``) are skipped
+    with a warning; a failure after the run was created marks that run ``FAILED`` and raises.
     ``artifact_location`` is used only when the experiment is created; for a SQLite store it
     defaults to ``mlartifacts/`` next to the database file (MLflow's own default is relative to
     the current directory, which differs between kernels).
@@ -92,7 +94,7 @@ def mirror_version(
     files = _checked_artifacts(artifacts)
     with _quiet_mlflow():
         client = _client(uri)
-        existing = _find(client, name, number)
+        existing = _find(client, name, number, created_at=_text_or_none(version.get("created_at")))
         if existing is not None:
             log.info("%s v%d is already in MLflow as version %s", name, number, existing)
             return existing
@@ -144,7 +146,8 @@ def mirror_version(
 
 
 def find_version(uri: str, name: str, version: int) -> str | None:
-    """MLflow's number for Lepton version ``version`` of ``name``, or ``None`` if not mirrored."""
+    """MLflow's number for Lepton version ``version`` of ``name``, or ``None`` if not mirrored
+    (the newest, if the name was deleted and registered again while the mirror was off)."""
     with _quiet_mlflow():
         client = _client(uri)
         return _find(client, name, int(version))
@@ -248,7 +251,9 @@ def _missing(error: Any) -> bool:
     return getattr(error, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
-def _find(client: Any, name: str, version: int) -> str | None:
+def _find(client: Any, name: str, version: int, created_at: str | None = None) -> str | None:
+    """The newest MLflow version mirrored from Lepton version ``version`` of ``name`` (and,
+    given ``created_at``, from that very registration, not an earlier one of the same number)."""
     from mlflow.exceptions import MlflowException
 
     query = f"name = '{_quote(name)}' and tags.`{TAG_PREFIX}version` = '{version}'"
@@ -258,8 +263,12 @@ def _find(client: Any, name: str, version: int) -> str | None:
         if _missing(error):
             return None
         raise
-    mlflow_versions = sorted(int(model_version.version) for model_version in found)
-    return str(mlflow_versions[0]) if mlflow_versions else None
+    mlflow_versions = sorted(
+        int(model_version.version)
+        for model_version in found
+        if created_at is None or model_version.tags.get(f"{TAG_PREFIX}created_at") == created_at
+    )
+    return str(mlflow_versions[-1]) if mlflow_versions else None
 
 
 def _experiment(client: Any, name: str, artifact_location: str | None) -> str:
@@ -418,6 +427,10 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, An
             yield from _flatten(value, f"{full}.")
         else:
             yield full, value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else _text(value)
 
 
 def _text(value: Any) -> str:

@@ -228,6 +228,13 @@ def test_versions_aliases_and_reregistration(store, tmp_path):
     assert client.get_run(run_id).info.lifecycle_stage == "deleted"
     assert mirror.find_version(uri, "classifier", 1) is None
 
+    # The same number registered again (the name deleted while the mirror was off) is a new
+    # MLflow version, and the one find_version gives.
+    again = _version("classifier", 2, files, created_at=1_900_000_000.0)
+    assert mirror.mirror_version(uri, again, files) == "3"
+    assert mirror.mirror_version(uri, again, files) == "3"
+    assert mirror.find_version(uri, "classifier", 2) == "3"
+
 
 def test_mlflow_limits_and_odd_values(store, tmp_path):
     """Values MLflow would refuse as they are are made acceptable, not dropped."""

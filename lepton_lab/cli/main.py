@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -58,9 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(func=cmd_cluster_status)
 
-    from lepton_lab.cli import jobs
+    from lepton_lab.cli import jobs, models
 
     jobs.register(sub)
+    models.register(sub)
     return parser
 
 
@@ -69,13 +71,19 @@ def main(argv: list[str] | None = None) -> int:
 
     from lepton_lab.cli.jobs import ParamError
     from lepton_lab.contract import RequestError
-    from lepton_lab.store import StoreVersionError, UnknownJob, UnknownSchedule
+    from lepton_lab.models.artifacts import CorruptArtifact
+    from lepton_lab.store import StoreVersionError, UnknownJob, UnknownModelVersion, UnknownSchedule
 
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
-    except (UnknownJob, UnknownSchedule) as exc:
+        status = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # `lepton-lab models list | head`: the reader has enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (UnknownJob, UnknownSchedule, UnknownModelVersion) as exc:
         print(f"lepton-lab: error: {exc}", file=sys.stderr)
         return 2
     except OperationalError as exc:  # e.g. an unreachable PostgreSQL server
@@ -85,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except (
         CLIError,
         ClusterError,
+        CorruptArtifact,
         TimeoutError,
         OSError,
         RequestError,

@@ -344,22 +344,27 @@ class ModelRegistry:
         self._mirror_aliases(name, before)
 
     def _mirror_aliases(self, name: str, before: dict[str, int]) -> None:
+        """Make MLflow's aliases of ``name`` follow what changed here; each alias on its own,
+        so one that MLflow refuses (``v2``) does not keep the others behind."""
         uri = mirror.tracking_uri()
         if not uri:
             return
         after = self.store.model_aliases(name)
-        try:
-            for alias in set(before) | set(after):
-                if before.get(alias) == after.get(alias):
-                    continue
+        for alias in sorted(set(before) | set(after)):
+            if before.get(alias) == after.get(alias):
+                continue
+            try:
+                number = None
                 if alias in after:
                     number = self.store.model_version(name, after[alias]).get("mlflow_version")
-                    if number:
-                        mirror.mirror_alias(uri, name, alias, number)
-                else:
+                if number:
+                    mirror.mirror_alias(uri, name, alias, number)
+                else:  # gone here, or now on a version MLflow does not have
                     mirror.mirror_alias_delete(uri, name, alias)
-        except Exception as exc:  # noqa: BLE001
-            warnings.warn(f"aliases of {name} were not mirrored to MLflow: {exc}", stacklevel=3)
+            except Exception as exc:  # noqa: BLE001 - the lab's registry is the record
+                warnings.warn(
+                    f"alias {alias!r} of {name} was not mirrored to MLflow: {exc}", stacklevel=3
+                )
 
     def set_tags(self, name: str, version: str | int, tags: dict[str, str | None]) -> dict:
         number = self.resolve(name, version)

@@ -9,14 +9,12 @@ import math
 import sys
 from pathlib import Path
 
+import mlflow  # the [mlflow] extra is part of [dev]: a missing one fails, it is not skipped
 import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
-mlflow = pytest.importorskip("mlflow")
-
-from mlflow import MlflowClient  # noqa: E402
-from mlflow.exceptions import MlflowException  # noqa: E402
-
-from lepton_lab.models import mirror  # noqa: E402
+from lepton_lab.models import mirror
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +334,52 @@ def test_missing_mlflow_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(ImportError, match=r"pip install 'lepton-lab\[mlflow\]'"):
         mirror.mirror_version("sqlite:///x.db", _version("x", 1, {}), {})
+
+
+def test_registering_mirrors_the_version_and_its_aliases_and_deletion_follows(
+    store, tmp_path, monkeypatch
+):
+    """The registry itself, with the tracking URI set: a torch model registered in the lab is
+    a version in MLflow's registry with its artifacts; aliases move there too; a deleted
+    version is deleted there."""
+    import torch
+
+    from lepton_lab.models.registry import ModelRegistry
+    from lepton_lab.store import open_store
+
+    monkeypatch.setenv(mirror.ENV_MLFLOW_TRACKING_URI, store["uri"])
+    monkeypatch.setenv("LEPTON_LAB_STATE_DIR", str(tmp_path / "state"))
+    registry = ModelRegistry(
+        open_store(f"sqlite:///{tmp_path}/lab.db"), artifact_dir=str(tmp_path / "artifacts")
+    )
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    example = torch.rand(5, 4).numpy()
+    first = registry.register(
+        module, "mirrored", formats=["safetensors"], example_input=example, metrics={"acc": 0.5}
+    )
+    second = registry.register(module, "mirrored", formats=["safetensors"], example_input=example)
+    client = store["client"]
+    for record in (first, second):
+        assert record["mlflow_version"]
+        found = client.get_model_version("mirrored", record["mlflow_version"])
+        assert found.tags["lepton_lab.version"] == str(record["version"])
+        assert (
+            found.tags["lepton_lab.artifact.safetensors.sha256"] == record["artifacts"][0]["sha256"]
+        )
+    registry.add_alias("mirrored", 1, "production")
+    assert (
+        str(client.get_model_version_by_alias("mirrored", "production").version)
+        == first["mlflow_version"]
+    )
+    registry.add_alias("mirrored", 2, "production")  # moves here and there
+    assert (
+        str(client.get_model_version_by_alias("mirrored", "production").version)
+        == second["mlflow_version"]
+    )
+    registry.remove_alias("mirrored", "production")
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias("mirrored", "production")
+    registry.delete("mirrored", 1)
+    remaining = {str(v.version) for v in client.search_model_versions("name='mirrored'")}
+    assert remaining == {second["mlflow_version"]}

@@ -34,7 +34,8 @@ def concrete(pattern: str) -> str:
 
 
 def test_every_route_is_listed():
-    """The parametrized checks below cover every route and method, jobs and schedules too."""
+    """The parametrized checks below cover every route and method: jobs, schedules and the
+    model registry too."""
     api = "/lepton-lab/api"
     expected = {
         (f"{api}/cluster", "GET"),
@@ -52,6 +53,16 @@ def test_every_route_is_listed():
         (f"{api}/schedules/(?P<schedule_id>[^/]+)", "PATCH"),
         (f"{api}/schedules/(?P<schedule_id>[^/]+)", "DELETE"),
         (f"{api}/schedules/(?P<schedule_id>[^/]+)/run", "POST"),
+        (f"{api}/models", "GET"),
+        (f"{api}/models/(?P<name>[^/]+)", "GET"),
+        (f"{api}/models/(?P<name>[^/]+)/compare", "GET"),
+        (f"{api}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", "GET"),
+        (f"{api}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", "PATCH"),
+        (f"{api}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)", "DELETE"),
+        (
+            f"{api}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/artifacts/(?P<format>[^/]+)",
+            "GET",
+        ),
     }
     assert expected <= set(ALL), expected - set(ALL)
     assert len(ALL) == len(set(ALL))

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.support.models import FakeRun, digits_mlp
+
 CLI = str(Path(sys.executable).parent / "lepton-lab")
 MODEL = "digits-mlp"
 
@@ -38,38 +40,6 @@ def _git(folder: Path, *args: str) -> str:
         text=True,
         check=True,
     ).stdout.strip()
-
-
-def _train() -> SimpleNamespace:
-    import torch
-    from sklearn.datasets import load_digits
-
-    x, y = load_digits(return_X_y=True)
-    x = torch.tensor(x / 16.0, dtype=torch.float32)
-    y = torch.tensor(y)
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
-    optimizer = torch.optim.Adam(net.parameters(), 1e-2)
-    for _ in range(30):
-        optimizer.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return SimpleNamespace(net=net.eval(), x=x, y=y)
-
-
-class FakeRun:
-    """A completed run as ``ModelRegistry.register`` recognises one (by its shape)."""
-
-    status = "completed"
-
-    def __init__(self, store: Any, run_id: str, model: Any, sample: Any) -> None:
-        self.id, self._store, self.model, self.sample_input = run_id, store, model, sample
-
-    def record(self) -> dict:
-        return self._store.get_run(self.id)
-
-    def wait(self, timeout: float | None = None) -> str:
-        return self.status
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +64,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
 
     store = open_store(f"sqlite:///{state / 'lab.db'}")
     registry = ModelRegistry(store, str(state / "artifacts"))
-    data = _train()
+    data = digits_mlp()
     store.create_run("run-digits1", framework="torch", params={"lr": 0.01}, world_size=1)
     job_dir = state / "jobs" / "job-digits1"
     job_dir.mkdir(parents=True)

@@ -106,7 +106,10 @@ class ModelRegistry:
         framework = framework_of(model)
         if isinstance(formats, str):
             formats = [formats]
-        chosen = list(dict.fromkeys(formats)) if formats else default_formats(model, framework)
+        if formats is None:
+            chosen = default_formats(model, framework)
+        else:  # an empty list is refused below, not read as "the defaults"
+            chosen = list(dict.fromkeys(formats))
         if not chosen:
             raise RequestError("formats is empty: name at least one format")
         for fmt in chosen:  # every format is known and fits before anything is exported
@@ -135,12 +138,19 @@ class ModelRegistry:
             fields["location"] = location = f"{self.models_root}/{name}/{token}"
             rows = [dict(a, uri=f"{location}/{a['file']}") for a in exported.artifacts]
             store_files.publish(staging, location)
+            record = None
             try:
                 record = self.store.add_model_version(name, fields, rows)
                 for alias in aliases:
                     self.store.add_model_alias(name, record["version"], alias)
             except BaseException:
-                store_files.remove(location)  # no files without rows
+                try:  # no rows without files: the version goes before its folder does
+                    if record is not None:
+                        self.store.delete_model_version(name, record["version"])
+                except Exception as exc:  # noqa: BLE001 - its rows stay, so its files stay
+                    log.warning("%s v%s stays registered: %s", name, record["version"], exc)
+                else:
+                    store_files.remove(location)  # no files without rows
                 raise
             record = self._mirror(record, exported.paths)
         finally:

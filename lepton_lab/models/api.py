@@ -154,7 +154,7 @@ def register(
 
 
 def _ref(name: str, version: str | int | None) -> tuple[str, str | int]:
-    if version is None and "@" in name:
+    if version is None and isinstance(name, str) and "@" in name:
         return split_ref(name)
     return name, "latest" if version is None else version
 
@@ -170,7 +170,7 @@ def load(
 def get(name: str, version: str | int | None = None) -> ModelVersion | list[ModelVersion]:
     """``get(name)``: every version, newest first; ``get(name, v)`` or ``get("name@v")``: one."""
     reg = registry()
-    if version is None and "@" not in name:
+    if version is None and not (isinstance(name, str) and "@" in name):
         return [ModelVersion.of(r, reg) for r in reg.versions(name)]
     name, version = _ref(name, version)
     return ModelVersion.of(reg.version(name, version), reg)

@@ -38,6 +38,8 @@ from lepton_lab.store import Store, UnknownModelVersion, open_store
 
 log = logging.getLogger("lepton_lab.models")
 
+#: the largest version number (the column is a 32-bit INTEGER on PostgreSQL)
+_MAX_VERSION = 2**31 - 1
 #: metric names where lower is better, for ``best:<metric>`` (else higher is better)
 _LOWER_IS_BETTER = re.compile(r"loss|error|mse|mae|rmse|latency|seconds|time", re.IGNORECASE)
 
@@ -56,8 +58,8 @@ def split_ref(ref: str) -> tuple[str, str | int]:
     name, sep, version = ref.partition("@")
     if not sep:
         return name, "latest"
-    if version.isdigit():
-        return name, int(version)
+    if version.isascii() and version.isdigit():  # not "²" or "٣", which isdigit() takes
+        return name, int(version) if len(version) <= 18 else version
     if version == "latest" or version.startswith("best:"):
         return name, version
     return name, f"@{version}"
@@ -218,10 +220,18 @@ class ModelRegistry:
         try:
             if isinstance(version, bool):
                 raise RequestError(f"invalid version {version!r}")
-            if isinstance(version, int) or (isinstance(version, str) and version.isdigit()):
-                number = int(version)
+            number: int | None = None
+            if isinstance(version, int):
+                number = version
+            elif isinstance(version, str) and version.isascii() and version.isdigit():
+                digits = version.lstrip("0") or "0"  # (not "²" or "٣": isdigit() takes them)
+                number = int(digits) if len(digits) <= 10 else _MAX_VERSION + 1
+            if number is not None:
                 if number < 1:
                     raise RequestError(f"versions count from 1, got {number}")
+                if number > _MAX_VERSION:  # past the column's range: no query to overflow
+                    self.store.latest_model_version(name)  # an unknown name says so first
+                    raise UnknownModelVersion(f"model {name!r} has no version {version}")
                 self.store.model_version(name, number)
                 return number
             if not isinstance(version, str):

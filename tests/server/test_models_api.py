@@ -245,6 +245,19 @@ MISTAKES = [
     ((*VERSIONS, "best:f1"), {}, 404, f"no version of {MODEL!r} has the metric 'f1'"),
     ((*VERSIONS, "best:sideways:f1"), {}, 400, "invalid 'best:sideways:f1'"),
     ((*VERSIONS, "production"), {}, 400, "invalid version 'production'"),
+    # digits that int() refuses, and numbers past the column's range: once 500s
+    ((*VERSIONS, "²"), {}, 400, "invalid version '²'"),
+    ((*VERSIONS, "2147483648"), {}, 404, f"model {MODEL!r} has no version 2147483648"),
+    ((*VERSIONS, "9" * 30), {}, 404, f"model {MODEL!r} has no version {'9' * 30}"),
+    (("models", "nope", "versions", "9" * 30), {}, 404, "no model named 'nope'"),
+    ((*VERSIONS, "9" * 30, "artifacts", "onnx"), {}, 404, "has no version"),
+    ((*VERSIONS, "9" * 30), {"method": "DELETE"}, 404, "has no version"),
+    (
+        (*VERSIONS, "9" * 30),
+        {"method": "PATCH", "body": json.dumps({"tags": {"k": "v"}})},
+        404,
+        "has no version",
+    ),
     ((*VERSIONS, "1", "artifacts", "xyz"), {}, 404, "has no 'xyz' artifact"),
     (
         (*VERSIONS, "1", "artifacts", "torchscript"),

@@ -132,8 +132,24 @@ def fetch(uri: str, sha256: str, file: str) -> Path:
     else:
         cache = private_dir(state_dir() / "cache" / "models" / sha256[:32], tighten=True)
         local = cache / file
-        if not local.exists():
-            fs.get(path, str(local), recursive=True)
+        if local.exists():
+            if digest(local)[0] == sha256:
+                return local
+            _remove_local(local)  # a copy cut short or damaged: fetch it again
+        # downloaded under another name and renamed, so a download cut short is never taken
+        # for the artifact
+        partial = cache / f".{file}.{os.getpid()}.partial"
+        _remove_local(partial)
+        fs.get(path, str(partial), recursive=True)
+        for item in [partial, *partial.rglob("*")]:
+            if item.is_dir():
+                os.chmod(item, 0o700)
+            else:
+                make_private(item)
+        try:
+            os.replace(partial, local)
+        except OSError:  # a folder that another process fetched meanwhile
+            _remove_local(partial)
     found, _ = digest(local)
     if found != sha256:
         raise CorruptArtifact(
@@ -141,3 +157,10 @@ def fetch(uri: str, sha256: str, file: str) -> Path:
             f"registered as {sha256[:16]}..."
         )
     return local
+
+
+def _remove_local(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()

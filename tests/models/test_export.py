@@ -217,6 +217,19 @@ def test_int8_alone_exports_onnx_for_it_but_keeps_only_int8(lab):
     assert "accuracy" not in details
 
 
+def test_keras_defaults_need_no_example(lab):
+    """On the torch backend a Keras model exports to keras and onnx by default, checked on
+    rows made from its input shape."""
+    version = ll.models.register(trained_keras(), "digits-keras-defaults")
+    assert version.formats == ["keras", "onnx"]
+    assert version.artifact("onnx").details["check_rows"] == 8
+    _, _, xh, _ = digits()
+    session = ll.models.load("digits-keras-defaults", format="onnx")
+    np.testing.assert_allclose(
+        run_loaded(session, xh), original("digits-keras", xh), atol=1e-4, rtol=1e-4
+    )
+
+
 def test_load_without_format_picks_the_framework_default(lab):
     assert isinstance(ll.models.load("digits-torch"), torch.export.ExportedProgram)
     assert isinstance(ll.models.load("digits-keras"), keras.Model)

@@ -12,6 +12,7 @@ import hashlib
 import os
 import platform
 import subprocess
+import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -40,10 +41,8 @@ def library_versions() -> dict[str, str]:
             found[name] = version(name)
         except PackageNotFoundError:
             pass
-    if "keras" in found:
-        import keras
-
-        found["keras.backend"] = keras.backend.backend()
+    if "keras" in sys.modules:  # only when in use: importing Keras can load TensorFlow
+        found["keras.backend"] = sys.modules["keras"].backend.backend()
     return found
 
 

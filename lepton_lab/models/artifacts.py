@@ -106,13 +106,19 @@ def put_back(aside: str, location: str) -> None:
         fs.mv(path, _fs(location)[1], recursive=True)
 
 
-def sweep(models: str) -> list[str]:
-    """Remove version folders a crash left set aside (``*.deleting``); returns them."""
+def sweep(models: str, name: str, live: set[str]) -> list[str]:
+    """Remove the folders of ``name`` that a failed or crashed deletion left set aside
+    (``*.deleting``), except those whose version still has rows (``live``: the stored
+    locations): another process may be deleting that one right now and put it back."""
     fs, root = _fs(models)
-    if not fs.exists(root):
+    folder = f"{root.rstrip('/')}/{name}"
+    if not fs.exists(folder):
         return []
+    keep = {_fs(location)[1].rstrip("/") for location in live}
     removed = []
-    for entry in fs.glob(f"{root.rstrip('/')}/*/*{DELETING}"):
+    for entry in fs.glob(f"{folder}/*{DELETING}"):
+        if entry.rstrip("/")[: -len(DELETING)] in keep:
+            continue
         try:
             fs.rm(entry, recursive=True)
             removed.append(entry)

@@ -116,6 +116,7 @@ class ModelRegistry:
             raise RequestError("formats is empty: name at least one format")
         for fmt in chosen:  # every format is known and fits before anything is exported
             format_for(fmt, framework).check(model, framework)
+        tolerance = _check_tolerance(tolerance or {}, chosen)
         clean_metrics = _check_metrics(metrics or {})
         clean_tags = _check_tags(tags or {})
         example = self._example(model, framework, example_input, run)
@@ -411,9 +412,10 @@ class ModelRegistry:
 
     def delete(self, name: str, version: str | int) -> None:
         """Remove a version's files and rows together: the folder is set aside first and put
-        back if the rows cannot be deleted; what a crash leaves aside is swept next time."""
+        back if the rows cannot be deleted; what a failure or a crash leaves aside is swept by
+        the next deletion of the same name."""
         record = self.version(name, version)
-        store_files.sweep(self.models_root)
+        store_files.sweep(self.models_root, name, self.store.model_locations(name))
         location = record["location"]
         aside = store_files.set_aside(location)
         try:
@@ -495,6 +497,26 @@ def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
         if not math.isfinite(number):
             raise RequestError(f"metric {key!r} must be finite, got {number}")
         clean[str(key)] = number
+    return clean
+
+
+def _check_tolerance(tolerance: dict[str, Any], chosen: list[str]) -> dict[str, float]:
+    """Per-format bounds on max |diff|: only for formats being exported, finite, >= 0."""
+    if not isinstance(tolerance, dict):
+        raise RequestError("tolerance must be a dict of format: largest allowed difference")
+    extra = sorted(set(tolerance) - set(chosen))
+    if extra:
+        raise RequestError(
+            f"tolerance names {', '.join(map(repr, extra))}, which is not being exported "
+            f"(formats: {', '.join(chosen)})"
+        )
+    clean = {}
+    for fmt, bound in tolerance.items():
+        if isinstance(bound, bool) or not isinstance(bound, int | float) or not bound >= 0:
+            raise RequestError(f"tolerance for {fmt!r} must be a number >= 0, got {bound!r}")
+        if not math.isfinite(bound):
+            raise RequestError(f"tolerance for {fmt!r} must be finite")
+        clean[fmt] = float(bound)
     return clean
 
 

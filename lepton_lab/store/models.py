@@ -19,6 +19,7 @@ from lepton_lab.store.schema import (
     ModelAliasRow,
     ModelArtifactRow,
     ModelEvaluationRow,
+    ModelNameRow,
     ModelVersionRow,
 )
 
@@ -28,6 +29,10 @@ class UnknownModelVersion(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class _Raced(Exception):
+    """Another transaction took the version number first."""
 
 
 class ModelQueries:
@@ -40,25 +45,50 @@ class ModelQueries:
     def add_model_version(
         self, name: str, fields: dict[str, Any], artifacts: Iterable[dict[str, Any]]
     ) -> dict[str, Any]:
-        """Insert a version (numbered max + 1 for ``name``) with its artifacts, atomically."""
+        """Insert a version with its artifacts, atomically, numbered one past the last number
+        ``name`` gave (kept in ``model_names``, so a deleted number is not given again).
+
+        The number is taken with a compare-and-set on that row; a process that loses the race
+        (or the unique (name, version) constraint) tries again with the next number.
+        """
         artifacts = list(artifacts)
-        for _ in range(20):
+        for _ in range(50):
             try:
                 with self.session() as s, s.begin():
-                    newest = s.scalar(
-                        select(func.max(ModelVersionRow.version)).where(
-                            ModelVersionRow.name == name
-                        )
+                    last = s.scalar(
+                        select(ModelNameRow.last_version).where(ModelNameRow.name == name)
                     )
-                    row = ModelVersionRow(name=name, version=(newest or 0) + 1, **fields)
+                    if last is None:
+                        last = s.scalar(
+                            select(func.max(ModelVersionRow.version)).where(
+                                ModelVersionRow.name == name
+                            )
+                        )
+                        s.add(ModelNameRow(name=name, last_version=last or 0))
+                        s.flush()
+                    number = (last or 0) + 1
+                    taken = s.execute(
+                        update(ModelNameRow)
+                        .where(ModelNameRow.name == name, ModelNameRow.last_version == (last or 0))
+                        .values(last_version=number)
+                    )
+                    if taken.rowcount != 1:
+                        raise _Raced
+                    row = ModelVersionRow(name=name, version=number, **fields)
                     s.add(row)
                     s.flush()
                     s.add_all(ModelArtifactRow(version_id=row.id, **a) for a in artifacts)
-                    version = row.version
-            except IntegrityError:
+            except (IntegrityError, _Raced):
                 continue  # another process took this number: take the next
-            return self.model_version(name, version)
+            return self.model_version(name, number)
         raise RuntimeError(f"could not number a new version of {name!r}: too many at once")
+
+    def model_locations(self, name: str) -> set[str]:
+        """Where the versions of ``name`` keep their files (what a sweep must not remove)."""
+        with self.session() as s:
+            return set(
+                s.scalars(select(ModelVersionRow.location).where(ModelVersionRow.name == name))
+            )
 
     def set_model_aliases(self, name: str, version: int, aliases: Iterable[str]) -> None:
         """Make exactly ``aliases`` point at ``version``: each moves here from wherever it

@@ -228,6 +228,17 @@ class LeaseRow(Base):
 # -- the model registry ------------------------------------------------------------------------
 
 
+class ModelNameRow(Base):
+    """A model name and the last version number it gave: numbers are never given twice, also
+    after the newest version was deleted (a "v3" in a log names one model)."""
+
+    __tablename__ = "model_names"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time)
+
+
 class ModelVersionRow(Base):
     """One registered version of a model name, with its lineage. ``location`` is the folder
     (path or fsspec URL) that holds its artifacts; numbers count up per name."""

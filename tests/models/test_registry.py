@@ -273,14 +273,17 @@ def test_a_failing_format_leaves_the_others_registered_and_says_why(reg):
 
 
 def test_a_tolerance_the_output_misses_fails_that_format(reg):
-    with pytest.warns(UserWarning, match="'torchscript' was not registered"):
+    with pytest.warns(UserWarning, match="'onnx-int8' was not registered"):
         version = add(
             "strict",
-            formats=["safetensors", "torchscript"],
-            tolerance={"torchscript": -1.0},  # nothing is that close: the check must fail
+            formats=["safetensors", "onnx-int8"],
+            tolerance={"onnx-int8": 0.0},  # int8 weights are never exact
         )
     assert version.formats == ["safetensors"]
-    assert "over the tolerance" in version.failed_formats["torchscript"]
+    assert "over the tolerance 0" in version.failed_formats["onnx-int8"]
+    with pytest.raises(RequestError, match="tolerance for 'onnx-int8' must be a number >= 0"):
+        add("strict", formats=["onnx-int8"], tolerance={"onnx-int8": -1.0})
+    assert [v.version for v in ll.models.get("strict")] == [1]
 
 
 def test_when_every_format_fails_nothing_is_recorded(reg, tmp_path, monkeypatch):
@@ -668,3 +671,32 @@ def test_register_alias_and_delete_on_postgresql(tmp_path, monkeypatch):
         }
         assert orphans(pg) == []
         store.engine.dispose()
+
+
+def test_a_deleted_number_is_never_given_again(reg):
+    add("digits", seed=1)
+    add("digits", seed=2)
+    ll.models.delete("digits", 2)
+    third = add("digits", seed=3)
+    assert third.version == 3  # v2 named other weights once; it stays retired
+    ll.models.delete("digits", 1)
+    ll.models.delete("digits", 3)
+    assert add("digits", seed=4).version == 4
+
+
+def test_a_sweep_spares_a_folder_set_aside_by_a_deletion_in_progress(reg):
+    first = add("digits", seed=1)
+    add("digits", seed=2)
+    # another process has set v1 aside and not yet deleted its rows
+    location = str(folder_of(first))
+    aside = store_files.set_aside(location)
+    ll.models.delete("digits", 2)  # sweeps the name's leftovers
+    assert Path(aside).is_dir()
+    store_files.put_back(aside, location)  # its deletion failed
+    assert seed_of(ll.models.load("digits", 1)) == 1
+
+
+def test_a_tolerance_for_a_format_not_exported_is_refused(reg):
+    with pytest.raises(RequestError, match="tolerance names 'onnx', which is not being exported"):
+        add("digits", seed=1, tolerance={"onnx": 1e-3})
+    assert reg.list() == []

@@ -12,6 +12,7 @@ import contextlib
 import copy
 import functools
 import io
+import logging
 import sys
 import warnings
 from importlib.metadata import entry_points
@@ -51,12 +52,18 @@ def framework_of(model: Any) -> str:
 
 @contextlib.contextmanager
 def quiet() -> Any:
-    """Exporters print progress and warn about deprecations; a registry call shows neither
-    (what they printed is kept for the error message when they fail)."""
+    """Exporters print progress, log advice ("consider pre-processing before quantization",
+    "torchvision is not installed") and warn about deprecations; a registry call shows none of
+    it (what they printed is kept for the error message when they fail)."""
     out = io.StringIO()
-    with warnings.catch_warnings(), contextlib.redirect_stdout(out):
-        warnings.simplefilter("ignore")
-        yield out
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(out):
+            warnings.simplefilter("ignore")
+            yield out
+    finally:
+        logging.disable(previous)
 
 
 def as_array(output: Any) -> np.ndarray:
@@ -169,7 +176,17 @@ class SavedModel(ModelFormat):
         return as_array(loaded.serve(x))
 
 
-class KerasOnnx(ModelFormat):
+class OnnxRuntimeFormat(ModelFormat):
+    """A format that onnxruntime loads and runs (on CPU unless ``providers=`` says)."""
+
+    def load(self, path: Path, **options: Any) -> Any:
+        return onnx_session(path, options.get("providers"))
+
+    def predict(self, loaded: Any, x: np.ndarray) -> np.ndarray:
+        return onnx_predict(loaded, x)
+
+
+class KerasOnnx(OnnxRuntimeFormat):
     name = "onnx"
     frameworks = ("keras",)
     file = "model.onnx"
@@ -182,12 +199,6 @@ class KerasOnnx(ModelFormat):
         if keras.backend.backend() == "tensorflow":  # Keras converts TF graphs with tf2onnx
             _require("tf2onnx", "tensorflow")
         model.export(str(path), format="onnx", verbose=False)
-
-    def load(self, path: Path, **options: Any) -> Any:
-        return onnx_session(path)
-
-    def predict(self, loaded: Any, x: np.ndarray) -> np.ndarray:
-        return onnx_predict(loaded, x)
 
 
 # -- torch -------------------------------------------------------------------------------------
@@ -300,7 +311,7 @@ class TorchScript(ModelFormat):
         return torch_predict(loaded, x)
 
 
-class TorchOnnx(ModelFormat):
+class TorchOnnx(OnnxRuntimeFormat):
     name = "onnx"
     frameworks = ("torch",)
     file = "model.onnx"
@@ -322,12 +333,6 @@ class TorchOnnx(ModelFormat):
             verbose=False,
         )
 
-    def load(self, path: Path, **options: Any) -> Any:
-        return onnx_session(path)
-
-    def predict(self, loaded: Any, x: np.ndarray) -> np.ndarray:
-        return onnx_predict(loaded, x)
-
 
 # -- any ONNX model ----------------------------------------------------------------------------
 def onnx_session(path: Path, providers: list[str] | None = None) -> Any:
@@ -345,7 +350,7 @@ def onnx_predict(session: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(None, {name: np.ascontiguousarray(x)})[0])
 
 
-class OnnxInt8(ModelFormat):
+class OnnxInt8(OnnxRuntimeFormat):
     """The ONNX artifact with int8 weights (onnxruntime's dynamic quantization): smaller and
     faster on CPU, less exact, so its tolerance is wide and its accuracy change is recorded
     when evaluation data is given."""
@@ -362,12 +367,6 @@ class OnnxInt8(ModelFormat):
 
         with quiet():
             quantize_dynamic(str(staged["onnx"]), str(path), weight_type=QuantType.QInt8)
-
-    def load(self, path: Path, **options: Any) -> Any:
-        return onnx_session(path)
-
-    def predict(self, loaded: Any, x: np.ndarray) -> np.ndarray:
-        return onnx_predict(loaded, x)
 
 
 def _require(module: str, extra: str) -> None:

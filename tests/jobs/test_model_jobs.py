@@ -9,7 +9,6 @@ Real papermill jobs and kernels (python3, which has the package), a real SQLite 
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from lepton_lab.models import api as models_api
 from lepton_lab.services.jobs import JobService
 from tests.jobs.conftest import write_notebook
 from tests.jobs.test_cli import cli
+from tests.support.git import git
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -56,16 +56,6 @@ def registry_here(state: Path):
     models_api._registry = None
     yield models_api.registry()
     models_api._registry = None
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def test_a_version_registered_by_a_cli_job_carries_the_jobs_lineage(

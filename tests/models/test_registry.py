@@ -9,7 +9,6 @@ import importlib.metadata
 import logging
 import os
 import platform
-import subprocess
 import tempfile
 import warnings
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.models.digits import (
     torch_mlp,
     use_state_dir,
 )
+from tests.support.git import git
 from tests.support.permissions import not_private
 
 os.environ["KERAS_BACKEND"] = "torch"
@@ -194,14 +194,6 @@ def test_tags_merge_and_none_removes_one(reg):
 
 
 # -- lineage ----------------------------------------------------------------------------------
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
 
 
 def test_lineage_records_git_state_and_library_versions(reg, tmp_path, monkeypatch):

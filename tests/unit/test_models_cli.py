@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.git import git as _git
 from tests.support.models import FakeRun, digits_mlp
 
 CLI = str(Path(sys.executable).parent / "lepton-lab")
@@ -30,16 +31,6 @@ def _env(state: Path) -> dict[str, str]:
     env["LEPTON_LAB_STATE_DIR"] = str(state)
     env["LEPTON_LAB_DATABASE_URL"] = f"sqlite:///{state / 'lab.db'}"
     return env
-
-
-def _git(folder: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
 
 
 @pytest.fixture(scope="module")

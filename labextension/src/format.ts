@@ -441,16 +441,53 @@ export function valueText(value: unknown): string {
   }
 }
 
-/** A format's details ("accuracy_change -0.002 · calibration 100"). */
+/** A duration in seconds, short: "0.34", "0.002", "12.50", "135". */
+export function secondsText(seconds: number): string {
+  const size = Math.abs(seconds);
+  if (size === 0 || !isFinite(seconds)) {
+    return String(seconds);
+  }
+  if (size >= 100) {
+    return String(Math.round(seconds));
+  }
+  return size >= 0.01
+    ? seconds.toFixed(2)
+    : String(Number(seconds.toPrecision(1)));
+}
+
+/** The timings of a format's details, shown together at their end. */
+const DETAIL_TIMINGS: ReadonlyArray<[string, string]> = [
+  ['export_seconds', 'export'],
+  ['verify_seconds', 'verify']
+];
+
+/**
+ * A format's details ("accuracy_change -0.002 · calibration 100"), with
+ * its export and verify times last and short ("export 0.34 s, verify
+ * 0.02 s"); a time that is not a number is shown as any other detail.
+ */
 export function detailsText(
   details: { [key: string]: unknown } | null | undefined
 ): string {
   if (!details) {
     return '';
   }
-  return Object.keys(details)
-    .map(key => `${key} ${valueText(details[key])}`)
-    .join(' · ');
+  const timings: string[] = [];
+  const timed = new Set<string>();
+  for (const [key, label] of DETAIL_TIMINGS) {
+    const value = details[key];
+    if (typeof value === 'number') {
+      timings.push(`${label} ${secondsText(value)} s`);
+      timed.add(key);
+    }
+  }
+  const parts = Object.keys(details)
+    .filter(key => !timed.has(key))
+    .map(key => `${key} ${valueText(details[key])}`);
+  if (timings.length) {
+    parts.push(timings.join(', '));
+  }
+  return parts.join(' · ');
 }
 
 /**

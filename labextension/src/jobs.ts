@@ -29,8 +29,6 @@
  *     pre.lepton-job-log-text        the log text
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { IJob, IModelRef, ISchedule } from './api';
 import {
@@ -47,6 +45,7 @@ import {
   act,
   actionButton,
   el,
+  FollowingPanel,
   KeyedList,
   ModelLinks,
   Section,
@@ -415,10 +414,9 @@ class ScheduleRow {
 /**
  * A read-only view of a job's log that follows it while the job runs.
  */
-export class JobLogView extends Widget {
+export class JobLogView extends FollowingPanel<JobLogModel> {
   constructor(model: JobLogModel) {
-    super();
-    this.model = model;
+    super(model);
     this.jobId = model.jobId;
     this.addClass('lepton-JobLog');
     this.node.dataset.leptonJob = model.jobId;
@@ -430,30 +428,11 @@ export class JobLogView extends Widget {
     this._setStatus();
   }
 
-  readonly model: JobLogModel;
   readonly jobId: string;
 
   /** Whether the whole log has been read and the job has ended. */
   get complete(): boolean {
     return this.model.complete;
-  }
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    this.model.start();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.model.refresh();
   }
 
   private _onAppended(_: JobLogModel, added: string): void {

@@ -37,8 +37,6 @@
  *     button.lepton-model-delete       deletes the version after a confirmation dialog
  */
 import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 
 import { IArtifact, IEvaluation, IModelVersion } from './api';
 import {
@@ -56,7 +54,7 @@ import {
   versionLabel
 } from './format';
 import { ModelVersionsModel } from './registry';
-import { actionButton, el } from './section';
+import { actionButton, el, FollowingPanel } from './section';
 
 export namespace ModelView {
   export interface IOptions {
@@ -121,10 +119,10 @@ function cell(text: string, className?: string, title?: string) {
 /**
  * The content of a model's main-area panel.
  */
-export class ModelView extends Widget {
+export class ModelView extends FollowingPanel<ModelVersionsModel> {
   constructor(options: ModelView.IOptions) {
-    super();
-    const model = (this.model = options.model);
+    super(options.model);
+    const model = options.model;
     this.modelName = model.name;
     this._selected = options.version ?? null;
     this._openRun = options.openRun;
@@ -230,7 +228,6 @@ export class ModelView extends Widget {
     this._render();
   }
 
-  readonly model: ModelVersionsModel;
   readonly modelName: string;
 
   /** The version shown (null before the first read or when none is left). */
@@ -252,24 +249,6 @@ export class ModelView extends Widget {
     this._selected = version;
     this._stopEdit();
     this._render();
-  }
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    this.model.start();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    void this.model.refresh();
   }
 
   // ---- rendering

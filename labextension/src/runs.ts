@@ -26,9 +26,6 @@
  *       button.lepton-run-model        data-lepton-model, data-lepton-version ("digits-mlp v3"),
  *                                      opens the version view
  */
-import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
-
 import { IModelRef, IRun, IRunEvent, IRunUsage } from './api';
 import { LineChart } from './chart';
 import {
@@ -48,6 +45,7 @@ import {
   act,
   actionButton,
   el,
+  FollowingPanel,
   KeyedList,
   ModelLinks,
   Section,
@@ -228,10 +226,9 @@ export namespace RunView {
 /**
  * The content of a run's main-area panel.
  */
-export class RunView extends Widget {
+export class RunView extends FollowingPanel<RunModel> {
   constructor(model: RunModel, options: RunView.IOptions = {}) {
-    super();
-    this.model = model;
+    super(model);
     this.runId = model.runId;
     this.addClass('lepton-RunPanel');
     this.node.dataset.leptonRun = model.runId;
@@ -320,7 +317,6 @@ export class RunView extends Widget {
     this._render();
   }
 
-  readonly model: RunModel;
   readonly runId: string;
 
   /** The panel's title text (the run's name once known). */
@@ -328,24 +324,9 @@ export class RunView extends Widget {
     return `Run: ${this.model.run?.name || this.runId}`;
   }
 
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.model.dispose();
-    super.dispose();
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    this.model.start();
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    if (!this.model.complete) {
-      void this.model.refresh();
-    }
+  /** A run that has ended and been read in full is not read again. */
+  protected refreshOnShow(): boolean {
+    return !this.model.complete;
   }
 
   private _render(): void {

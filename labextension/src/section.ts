@@ -2,8 +2,9 @@
  * Building blocks of the sidebar's sections: a section widget (a header, an
  * error line, an empty text and a body) that follows one polling model, and
  * a list whose rows are keyed by id and updated in place, so a button does
- * not vanish under the pointer at each refresh; and the links to the model
- * versions a run or job registered.
+ * not vanish under the pointer at each refresh; the base of the main-area
+ * panels that follow one model; and the links to the model versions a run
+ * or job registered.
  */
 import { Notification } from '@jupyterlab/apputils';
 import { Message } from '@lumino/messaging';
@@ -151,6 +152,55 @@ export abstract class Section<T> extends Widget {
   }
 
   private _errorPrefix: string;
+}
+
+/** What a main-area panel follows: a model it starts, refreshes and disposes. */
+export interface IFollowedModel {
+  /** Begin polling (called each time the panel is attached). */
+  start(): void;
+  /** Read now. */
+  refresh(): Promise<void>;
+  dispose(): void;
+}
+
+/**
+ * A main-area panel that follows one model (a run, a job's log, a model's
+ * versions): the model starts when the panel is attached, reads at once
+ * when the panel is shown again (unless `refreshOnShow` says not), and is
+ * disposed with the panel.
+ */
+export abstract class FollowingPanel<M extends IFollowedModel> extends Widget {
+  constructor(model: M, options?: Widget.IOptions) {
+    super(options);
+    this.model = model;
+  }
+
+  readonly model: M;
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.model.dispose();
+    super.dispose();
+  }
+
+  /** Whether showing the panel again reads at once (true by default). */
+  protected refreshOnShow(): boolean {
+    return true;
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.model.start();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    if (this.refreshOnShow()) {
+      void this.model.refresh();
+    }
+  }
 }
 
 /** A row of a keyed list. */

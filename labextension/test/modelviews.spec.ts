@@ -182,8 +182,10 @@ describe('model version view', () => {
     expect(ok.dataset.leptonVerdict).toBe('ok');
     const over = q(int8, '.lepton-model-artifact-diff');
     expect(over.dataset.leptonVerdict).toBe('over');
+    expect(q(safetensors, '.lepton-model-artifact-details').hidden).toBe(true);
     expect(q(int8, '.lepton-model-artifact-details').textContent).toBe(
-      'accuracy_change -0.004'
+      'check_rows 4 · accuracy 0.806 · reference_accuracy 0.81 · ' +
+        'accuracy_change -0.004 · export 0.34 s, verify 0.02 s'
     );
     expect(q<HTMLAnchorElement>(int8, 'a.lepton-model-download').href).toBe(
       'http://lab.test/lepton-lab/api/models/digits-mlp/versions/1/artifacts/onnx-int8'

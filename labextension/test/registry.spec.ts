@@ -6,6 +6,7 @@ import {
   keyMetric,
   keyMetricText,
   parseAliases,
+  secondsText,
   shortHash,
   tagsPatch,
   tagsText,
@@ -78,6 +79,31 @@ describe('model registry formatting', () => {
       'calibration {"samples":100}'
     );
     expect(detailsText({})).toBe('');
+    expect(detailsText(null)).toBe('');
+  });
+
+  it('writes export and verify times short, after the other details', () => {
+    expect(
+      detailsText({
+        export_seconds: 0.3412,
+        verify_seconds: 0.0213,
+        accuracy_change: -0.0042,
+        note: 'no evaluation data given'
+      })
+    ).toBe(
+      'accuracy_change -0.0042 · note no evaluation data given · ' +
+        'export 0.34 s, verify 0.02 s'
+    );
+    expect(detailsText({ export_seconds: 12.5 })).toBe('export 12.50 s');
+    expect(detailsText({ verify_seconds: 0.0021, accuracy_change: null })).toBe(
+      'accuracy_change – · verify 0.002 s'
+    );
+    // a time that is not a number is shown as it is
+    expect(detailsText({ export_seconds: null })).toBe('export_seconds –');
+    expect(secondsText(0)).toBe('0');
+    expect(secondsText(0.004)).toBe('0.004');
+    expect(secondsText(0.34)).toBe('0.34');
+    expect(secondsText(135.4)).toBe('135');
   });
 
   it('reads the aliases typed in the edit box', () => {

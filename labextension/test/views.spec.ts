@@ -3,6 +3,7 @@ import { Widget } from '@lumino/widgets';
 import { workerTable } from '../src/cluster';
 import { LeptonModels } from '../src/models';
 import { RunsSection } from '../src/runs';
+import { FollowingPanel } from '../src/section';
 import { StubServer } from './stub-server';
 
 const GiB = 1024 ** 3;
@@ -129,5 +130,45 @@ describe('runs section', () => {
     Widget.detach(section);
     section.dispose();
     models.dispose();
+  });
+});
+
+describe('following panel', () => {
+  class FakeModel {
+    calls: string[] = [];
+    start(): void {
+      this.calls.push('start');
+    }
+    async refresh(): Promise<void> {
+      this.calls.push('refresh');
+    }
+    dispose(): void {
+      this.calls.push('dispose');
+    }
+  }
+
+  class Panel extends FollowingPanel<FakeModel> {
+    again = true;
+    protected refreshOnShow(): boolean {
+      return this.again;
+    }
+  }
+
+  it('starts its model when attached, reads when shown again, disposes it once', () => {
+    const model = new FakeModel();
+    const panel = new Panel(model);
+    Widget.attach(panel, document.body);
+    expect(model.calls).toEqual(['start']);
+    panel.hide();
+    panel.show();
+    expect(model.calls).toEqual(['start', 'refresh']);
+    panel.again = false; // e.g. a run read in full
+    panel.hide();
+    panel.show();
+    expect(model.calls).toEqual(['start', 'refresh']);
+    panel.dispose();
+    panel.dispose();
+    expect(model.calls).toEqual(['start', 'refresh', 'dispose']);
+    expect(panel.isDisposed).toBe(true);
   });
 });

@@ -455,3 +455,41 @@ def test_the_migration_helper_finds_no_model_change_without_a_migration():
     )
     assert result.returncode == 0, result.stderr
     assert "No new upgrade operations detected" in result.stdout + result.stderr
+
+
+def test_a_0003_registry_upgrades_and_numbers_go_on_from_its_versions(tmp_path):
+    """0004 adds model_names and fills it from the versions a 0003 database holds (which kept
+    no record of deleted numbers); from then on a number is never given twice."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'lepton_lab.db'}"
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        command.upgrade(migrations.config(url, conn), "0003")
+        for version in (1, 2, 3):
+            conn.execute(
+                text(
+                    "INSERT INTO model_versions (name, version, framework, created_at, params,"
+                    " metrics, lineage, tags, failed_formats, location) VALUES ('digits',"
+                    " :v, 'torch', 1.0, '{}', '{}', '{}', '{}', '{}', '/nowhere')"
+                ),
+                {"v": version},
+            )
+        conn.execute(text("DELETE FROM model_versions WHERE version = 3"))
+    engine.dispose()
+    store = Store(url)  # upgrades to head
+    with store.engine.connect() as conn:
+        filled = dict(conn.execute(text("SELECT name, last_version FROM model_names")).all())
+    assert filled == {"digits": 2}
+    assert (
+        store.add_model_version("digits", {"framework": "torch", "location": "/x"}, [])["version"]
+        == 3
+    )  # 0003 had no record of the deleted 3: numbering goes on from what is stored
+    assert (
+        store.add_model_version("other", {"framework": "torch", "location": "/y"}, [])["version"]
+        == 1
+    )
+    with store.engine.connect() as conn:
+        names = dict(conn.execute(text("SELECT name, last_version FROM model_names")).all())
+    assert names == {"digits": 3, "other": 1}
+    store.engine.dispose()

@@ -1,5 +1,4 @@
-"""The model registry: names with their last version number, versions with lineage, their
-artifacts, aliases and evaluations.
+"""The model registry: versions with lineage, their artifacts, aliases and evaluations.
 
 Revision ID: 0003
 Revises: 0002
@@ -18,13 +17,6 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "model_names",
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("last_version", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("name"),
-    )
     op.create_table(
         "model_versions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -123,4 +115,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_model_versions_job_id"))
 
     op.drop_table("model_versions")
-    op.drop_table("model_names")

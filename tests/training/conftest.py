@@ -50,3 +50,11 @@ def fit(client, store, tmp_path):
         )
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def both_workers(request):
+    """Tests that kill or restart a worker leave its nanny bringing it back: the next test
+    starts once the cluster has both workers again (at once when it has)."""
+    if {"client", "fit"} & set(request.fixturenames):
+        request.getfixturevalue("client").wait_for_workers(2, timeout=120)

@@ -54,7 +54,14 @@ def fit(client, store, tmp_path):
 
 @pytest.fixture(autouse=True)
 def both_workers(request):
-    """Tests that kill or restart a worker leave its nanny bringing it back: the next test
-    starts once the cluster has both workers again (at once when it has)."""
-    if {"client", "fit"} & set(request.fixturenames):
-        request.getfixturevalue("client").wait_for_workers(2, timeout=120)
+    """Each test starts on both workers. A test that kills a worker leaves its nanny bringing
+    it back, and the run's abort restarts the other; when that race ends with a nanny closed
+    (the cluster's spec then holds one worker), the cluster is scaled back to two."""
+    if not {"client", "fit"} & set(request.fixturenames):
+        return
+    manager = request.getfixturevalue("cluster")
+    try:
+        manager.client.wait_for_workers(2, timeout=30)
+    except TimeoutError:
+        manager.scale(2, timeout=120)
+        manager.client.wait_for_workers(2, timeout=60)

@@ -251,19 +251,26 @@ def cmd_models_export(args: argparse.Namespace) -> int:
             f"unknown format {args.format!r}; known formats: {', '.join(known_formats())}"
         )
     target = Path(args.to).expanduser()
-    if target.is_dir() and not target.is_symlink():
-        raise CLIError(f"{target} is an existing folder; name a path that does not exist")
-    if target.exists() or target.is_symlink():
-        if not args.force:
-            raise CLIError(f"{target} exists; pass --force to overwrite it")
-    if not target.parent.is_dir():
-        raise CLIError(f"the folder {target.parent} does not exist")
+    # like cp: a folder (an existing one, or any path ending in /) receives the artifact
+    # under its download name
+    into_folder = args.to.endswith(("/", os.sep)) or (target.is_dir() and not target.is_symlink())
+    if into_folder and not target.is_dir():
+        raise CLIError(f"the folder {target} does not exist")
     registry = _service().registry
     number = registry.resolve(args.name, _version_ref(args.version))
     try:
         row, source = registry.artifact(args.name, number, args.format)
     except CorruptArtifact as exc:
         raise CLIError(str(exc)) from None
+    if into_folder:
+        target = target / f"{args.name}-v{number}-{row['file']}"
+    if target.is_dir() and not target.is_symlink():
+        raise CLIError(f"{target} is an existing folder; it is never overwritten")
+    if target.exists() or target.is_symlink():
+        if not args.force:
+            raise CLIError(f"{target} exists; pass --force to overwrite it")
+    if not target.parent.is_dir():
+        raise CLIError(f"the folder {target.parent} does not exist")
     # copied next to the target, checked, then renamed into place: no half-written target
     scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -336,7 +343,11 @@ def register(sub: Any) -> None:
     export.add_argument("version", help=VERSION_HELP)
     export.add_argument("--format", required=True, help="the artifact's format, e.g. onnx")
     export.add_argument(
-        "--to", required=True, metavar="PATH", help="the file (or folder, for SavedModel) to write"
+        "--to",
+        required=True,
+        metavar="PATH",
+        help="the file (or folder, for SavedModel) to write; an existing folder or a path "
+        "ending in / receives NAME-vN-FILE",
     )
     export.add_argument("--force", action="store_true", help="overwrite an existing file at PATH")
     export.set_defaults(func=cmd_models_export)

@@ -184,9 +184,12 @@ def check_parameters(
         else:
             ok = isinstance(value, accepts)
         if not ok:
+            hint = ""
+            if str in accepts and not isinstance(value, str):
+                hint = f" (on the command line, -r {name} VALUE passes text as it is)"
             raise JobRequestError(
                 f"parameter {name!r} must be {expected} (the notebook declares "
-                f"{name} = {declared[name].default}), got {json_type(value)} {value!r}"
+                f"{name} = {declared[name].default}), got {json_type(value)} {value!r}{hint}"
             )
     return warnings
 

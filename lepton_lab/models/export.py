@@ -43,6 +43,21 @@ def original_predict(model: Any, framework: str, x: np.ndarray) -> np.ndarray:
     return torch_predict(model, x)
 
 
+def _run_original(model: Any, framework: str, x: np.ndarray, what: str) -> Any:
+    """The model's own output on ``x``; a model that cannot run on it is the caller's input
+    error, said as such."""
+    from lepton_lab.contract import RequestError
+
+    try:
+        return original_predict(model, framework, x)
+    except Exception as exc:  # noqa: BLE001 - whatever the framework raises
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise RequestError(
+            f"the model cannot run on {what} (shape {tuple(x.shape)}, {x.dtype}): "
+            f"{type(exc).__name__}: {first}"
+        ) from exc
+
+
 def accuracy(outputs: np.ndarray, labels: np.ndarray) -> float:
     """Share of rows whose highest output is the label (a class index, or one-hot)."""
     labels = np.asarray(labels)
@@ -97,12 +112,11 @@ def export_all(
 ) -> Exported:
     """Export ``model`` to ``formats`` under ``staging``, each verified; see the module doc."""
     out = Exported()
-    reference = as_array(original_predict(model, framework, example))
+    reference = as_array(_run_original(model, framework, example, "example_input"))
     reference_accuracy = None
     if eval_data is not None:
-        reference_accuracy = accuracy(
-            original_predict(model, framework, eval_data[0]), eval_data[1]
-        )
+        outputs = as_array(_run_original(model, framework, eval_data[0], "eval_data's inputs"))
+        reference_accuracy = accuracy(outputs, eval_data[1])
     wanted = list(dict.fromkeys(formats))
     # formats made from another's artifact come after it; the other is exported for them
     # even when it was not asked for (and then not kept)

@@ -298,7 +298,18 @@ class TorchScript(ModelFormat):
     def export(self, model: Any, path: Path, example: np.ndarray, staged: dict[str, Path]) -> None:
         import torch
 
-        traced = torch.jit.trace(_eval_copy(model), _tensor(example))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            traced = torch.jit.trace(_eval_copy(model), _tensor(example))
+        # a trace records one path through the code: the tracer's warning (data-dependent
+        # control flow, Python values) means other inputs may take another, which checking
+        # on the example cannot show
+        tracer = [w for w in caught if issubclass(w.category, torch.jit.TracerWarning)]
+        if tracer:
+            raise FormatError(
+                "torch.jit.trace warned that the traced module may not match the model on "
+                f"other inputs: {str(tracer[0].message).splitlines()[0]}"
+            )
         traced.save(str(path))
 
     def load(self, path: Path, **options: Any) -> Any:

@@ -106,6 +106,7 @@ class ModelRegistry:
         aliases = [check_alias(a) for a in aliases]
         model, run = self._unwrap(model_or_run)
         framework = framework_of(model)
+        self._check_same_framework(name, framework)
         if isinstance(formats, str):
             formats = [formats]
         if formats is None:
@@ -164,6 +165,19 @@ class ModelRegistry:
                 stacklevel=3,
             )
         return self.version(name, record["version"])
+
+    def _check_same_framework(self, name: str, framework: str) -> None:
+        """One name, one framework: a Keras version under a torch name (a typo, usually)
+        would make ``load(name)`` return another kind of object."""
+        try:
+            latest = self.store.model_version(name, self.store.latest_model_version(name))
+        except UnknownModelVersion:
+            return
+        if latest["framework"] != framework:
+            raise RequestError(
+                f"model {name!r} holds {latest['framework']} versions; register this "
+                f"{framework} model under another name"
+            )
 
     def _unwrap(self, model_or_run: Any) -> tuple[Any, Any]:
         # a Run by its shape: runs import this module (run.register), not the other way

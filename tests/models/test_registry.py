@@ -692,3 +692,48 @@ def test_a_tolerance_for_a_format_not_exported_is_refused(reg):
     with pytest.raises(RequestError, match="tolerance names 'onnx', which is not being exported"):
         add("digits", seed=1, tolerance={"onnx": 1e-3})
     assert reg.list() == []
+
+
+class SignFlip(torch.nn.Module):
+    """Data-dependent control flow: a trace records one branch, which other inputs leave."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(64, 10)
+
+    def forward(self, x):
+        y = self.linear(x)
+        if float(y.sum()) > 0:
+            return y
+        return -y
+
+
+def test_a_trace_that_may_not_generalise_is_not_registered(reg):
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="'torchscript' was not registered"):
+        version = ll.models.register(
+            SignFlip(),
+            "flip",
+            formats=["safetensors", "torchscript"],
+            example_input=digits()[0][:8],
+        )
+    assert version.formats == ["safetensors"]
+    assert "torch.jit.trace warned" in version.failed_formats["torchscript"]
+
+
+def test_one_name_holds_one_framework(reg):
+    import keras
+
+    add("digits")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    with pytest.raises(RequestError, match="model 'digits' holds torch versions; register this"):
+        ll.models.register(model, "digits", formats=["keras"])
+    assert [v.version for v in ll.models.get("digits")] == [1]
+
+
+def test_an_example_input_the_model_cannot_take_is_said_to_be_the_input(reg):
+    with pytest.raises(RequestError, match=r"cannot run on example_input \(shape \(4, 10\)"):
+        ll.models.register(
+            torch_mlp(0), "digits", formats=["safetensors"], example_input=np.ones((4, 10))
+        )
+    assert reg.list() == []

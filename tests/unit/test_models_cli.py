@@ -301,6 +301,21 @@ def _size(n: int) -> str:
     return _human_bytes(n)
 
 
+def test_export_into_a_folder_names_the_file_like_cp(lab, out):
+    """An existing folder, or a path ending in /, receives NAME-vN-FILE (never a file named
+    after the folder)."""
+    (onnx,) = [a for a in lab.v1["artifacts"] if a["format"] == "onnx"]
+    ok(lab, "export", MODEL, "1", "--format", "onnx", "--to", str(out))
+    ok(lab, "export", MODEL, "2", "--format", "onnx", "--to", f"{out}/")
+    assert sorted(p.name for p in out.iterdir()) == [
+        f"{MODEL}-v1-model.onnx",
+        f"{MODEL}-v2-model.onnx",
+    ]
+    assert sha256(out / f"{MODEL}-v1-model.onnx") == onnx["sha256"]
+    again = cli(lab, "export", MODEL, "1", "--format", "onnx", "--to", str(out))
+    assert again.returncode == 2 and "exists; pass --force" in again.stderr
+
+
 def test_export_refuses_a_corrupted_artifact(lab, out, scratch):
     record = lab.registry.version(scratch, 1)
     (row,) = record["artifacts"]
@@ -405,7 +420,10 @@ def test_delete_asks_first_and_removes_rows_and_files(lab, scratch):
             ["export", MODEL, "1", "--format", "onnx", "--to", "{dir}/no/such/x"],
             "the folder {dir}/no/such does not exist",
         ),
-        (["export", MODEL, "1", "--format", "onnx", "--to", "{dir}"], "is an existing folder"),
+        (
+            ["export", MODEL, "1", "--format", "onnx", "--to", "{dir}/none/"],
+            "the folder {dir}/none",
+        ),
         (["export", "../x", "1", "--format", "onnx", "--to", "{dir}/x"], "invalid model name"),
     ],
 )

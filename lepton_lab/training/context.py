@@ -70,6 +70,9 @@ class TrainContext:
     _peak_rss: int = 0
     _last_progress: float = 0.0
     process_group: Any = None
+    #: TensorFlow ranks: a MultiWorkerMirroredStrategy (a MirroredStrategy over the rank's
+    #: GPUs when the run has one rank); build models and optimizers in ``strategy.scope()``
+    strategy: Any = None
     #: this rank's (x, y) shard when ll.fit was given ``data=(x, y)``: equal sizes on all ranks
     data: Any = None
 
@@ -103,6 +106,22 @@ class TrainContext:
         if self.device.startswith("cuda"):
             return torch.autocast("cuda", dtype=torch.float16)
         return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    # -- data ----------------------------------------------------------------------------
+    def shard_files(self, urlpath: str | list[str]) -> list[str]:
+        """This rank's share of the files at an fsspec URL or glob (``s3://b/train-*.npz``,
+        ``file:///data/*.tfrecord``): every ``world_size``-th file from ``rank`` on, in sorted
+        order, so ranks read disjoint files (TensorFlow's FILE policy, for any fsspec store)."""
+        import fsspec
+
+        files = fsspec.open_files(urlpath)
+        urls = sorted(f.fs.unstrip_protocol(f.path) for f in files)
+        if len(urls) < self.world_size:
+            raise ValueError(
+                f"{urlpath!r} has {len(urls)} file(s), fewer than the run's {self.world_size} "
+                "ranks: split the data into at least one file per rank"
+            )
+        return urls[self.rank :: self.world_size]
 
     # -- reporting -----------------------------------------------------------------------
     def report(self, step: int | None = None, checkpoint: Any = None, **metrics: float) -> None:

@@ -24,8 +24,12 @@ from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
+from lepton_lab.training.tf_process import abort_attempt, run_tf_rank
 
-FRAMEWORKS = ("torch", "keras")
+FRAMEWORKS = ("torch", "keras", "tensorflow")
+#: where a Keras run's ranks train: Keras 3 on torch in the workers, or tf.keras in a
+#: TensorFlow process per rank (``tf_process``)
+BACKENDS = ("torch", "tensorflow")
 PRECISIONS = (None, "32", "mixed")
 
 
@@ -88,6 +92,47 @@ def _validate(
             ) from exc
 
 
+def _check_tensorflow() -> None:
+    """One line that says what to install, before anything starts (the workers share this
+    environment; on a remote cluster a missing TensorFlow fails the rank instead)."""
+    import importlib.util
+
+    missing = [m for m in ("tensorflow", "tf_keras") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise FitError(
+            f"TensorFlow runs need {' and '.join(missing)}, which this environment lacks: "
+            "pip install 'lepton-lab[tensorflow]'"
+        )
+
+
+def _keras_family(obj: Any, base: str = "Model") -> str | None:
+    """``"keras"`` (Keras 3), ``"tf_keras"`` (Keras 2), or None for an object that is not a
+    Keras ``base`` (Model, Callback), without importing either."""
+    for cls in type(obj).__mro__:
+        root = cls.__module__.split(".")[0]
+        if cls.__name__ == base and root in ("keras", "tf_keras"):
+            return root
+    return None
+
+
+def _check_tf_model(model: Any) -> None:
+    """A TensorFlow-backend run rebuilds the model in tf.keras in each rank: what the kernel's
+    ``model_fn()`` returns must be a compiled Keras model (Keras 3 or tf.keras)."""
+    if _keras_family(model) is None:
+        kind = f"{type(model).__module__}.{type(model).__qualname__}"
+        hint = (
+            "; for a torch model, use a training loop with framework='torch'"
+            if type(model).__module__.startswith("torch")
+            else ""
+        )
+        raise FitError(
+            f"backend='tensorflow' needs model_fn to return a compiled Keras model, got {kind}"
+            + hint
+        )
+    if getattr(model, "optimizer", None) is None:
+        raise FitError("model_fn must return a compiled model: call model.compile(...) in it")
+
+
 def _length(value: Any) -> int:
     if isinstance(value, dict):
         lengths = {len(v) for v in value.values()}
@@ -106,6 +151,7 @@ def _keras_config(
     callbacks: Any,
     checkpoint_every: int | None,
     precision: str | None,
+    backend: str,
 ) -> dict[str, Any]:
     """Check a Keras call in the kernel (before any rank starts) and pack it for the ranks."""
     import cloudpickle
@@ -119,23 +165,39 @@ def _keras_config(
         not isinstance(checkpoint_every, int) or checkpoint_every < 1
     ):
         raise FitError(f"checkpoint_every must be a positive integer, got {checkpoint_every!r}")
-    try:
-        ensure_torch_backend()
-        probe = model_fn()
-        check_compiled(probe)
-    except (TypeError, RuntimeError) as exc:
-        raise FitError(str(exc)) from exc
+    if backend == "tensorflow":
+        _check_tensorflow()
+        _check_tf_model(model_fn())
+        for callback in callbacks or []:
+            if not callable(callback) and _keras_family(callback, "Callback") == "keras":
+                raise FitError(
+                    f"backend='tensorflow': {type(callback).__name__} is a Keras 3 callback, "
+                    "which cannot run in the tf.keras ranks; pass its class or a function that "
+                    "makes it (e.g. lambda: keras.callbacks.EarlyStopping(patience=2)), and "
+                    "each rank makes its own"
+                )
+    else:
+        try:
+            ensure_torch_backend()
+            probe = model_fn()
+            check_compiled(probe)
+        except (TypeError, RuntimeError) as exc:
+            raise FitError(str(exc)) from exc
+    # torch ranks unpickle these only once Keras' backend is chosen; TensorFlow ranks get the
+    # whole config packed with its source (``source_pickle``) and unpickle it after set-up
+    ship = (lambda value: value) if backend == "tensorflow" else cloudpickle.dumps
     config: dict[str, Any] = {
-        "model_fn": cloudpickle.dumps(model_fn),
+        "model_fn": ship(model_fn),
         "epochs": epochs,
         "batch_size": batch_size,
         "validation_data": validation_data,
-        "callbacks": cloudpickle.dumps(list(callbacks)) if callbacks else None,
+        "callbacks": ship(list(callbacks)) if callbacks else None,
         "checkpoint_every": checkpoint_every,
         "precision": precision,
     }
+    _refuse_tf_dataset(data)
     if callable(data):
-        config["data_fn"] = cloudpickle.dumps(data)
+        config["data_fn"] = ship(data)
     elif isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = data
         if _length(x) != _length(y):
@@ -155,6 +217,17 @@ def _keras_config(
     return config
 
 
+def _refuse_tf_dataset(data: Any) -> None:
+    """A ``tf.data.Dataset`` lives in this process: it cannot be pickled to the workers, so
+    nothing could shard it. Each rank must build its own."""
+    if type(data).__module__.startswith("tensorflow") and hasattr(data, "element_spec"):
+        raise FitError(
+            "a tf.data.Dataset cannot be sent to the workers to be sharded; pass "
+            "data=lambda ctx: <build the dataset> instead, and each rank builds its own "
+            "(TensorFlow then shards it by its auto-shard policy: FILE or DATA)"
+        )
+
+
 def _is_torch_dataset(data: Any) -> bool:
     import sys
 
@@ -172,6 +245,7 @@ def _rows(data: Any, n: int) -> Any:
 
 
 def _check_arrays(data: Any) -> tuple[Any, Any]:
+    _refuse_tf_dataset(data)
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         raise FitError("data for a per-worker loop must be (x, y) arrays; ctx.data is the shard")
     x, y = data
@@ -193,6 +267,7 @@ def fit(
     callbacks: list[Any] | None = None,
     checkpoint_every: int | None = None,
     precision: str | None = None,
+    backend: str | None = None,
     max_failures: int = 0,
     name: str | None = None,
     wait: bool = False,
@@ -206,9 +281,13 @@ def fit(
     Keras: ``fit(model_fn, data=(x, y) or data_fn, epochs=, batch_size=, workers=)`` where
     ``model_fn()`` returns a compiled model; each rank runs the real ``model.fit`` (with your
     callbacks) on its shard, gradients averaged across ranks.
+    ``backend="tensorflow"`` runs it as tf.keras under MultiWorkerMirroredStrategy instead,
+    one TensorFlow process per rank.
     Per-worker loop: ``fit(train_loop, framework="torch", workers=, config=)``; each rank calls
     ``train_loop(config)`` and ``ll.context()`` gives rank, world size, device,
     ``prepare(model)``, ``report(step=..., **metrics, checkpoint=...)`` and ``checkpoint()``.
+    ``framework="tensorflow"``: the same in a TensorFlow process per rank, with
+    ``ctx.strategy`` a MultiWorkerMirroredStrategy.
     """
     from lepton_lab.cluster.attach import attach
     from lepton_lab.runs.run import Run
@@ -219,14 +298,32 @@ def fit(
     client = client or attach()
     pool = _pool_workers(client)
     _validate(fn, framework, workers, len(pool), config, precision, max_failures)
+    if backend not in (None, *BACKENDS):
+        raise FitError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend is not None and framework != "keras":
+        raise FitError("backend= is for Keras runs (model_fn with data=); a loop sets framework=")
+    if framework == "tensorflow":
+        _check_tensorflow()
     rank_fn, rank_config, model_fn = fn, config or {}, None
     if framework == "keras":
         if max_failures and checkpoint_every is None:
             checkpoint_every = 1  # a restart must have something to resume from
         rank_config = _keras_config(
-            fn, data, epochs, batch_size, validation_data, callbacks, checkpoint_every, precision
+            fn,
+            data,
+            epochs,
+            batch_size,
+            validation_data,
+            callbacks,
+            checkpoint_every,
+            precision,
+            backend or "torch",
         )
         rank_fn, model_fn = keras_rank, fn
+        if backend == "tensorflow":
+            from lepton_lab.training.tf_keras_loop import tf_keras_rank
+
+            rank_fn = tf_keras_rank
     elif data is not None:
         arrays = _check_arrays(data)
     world = workers or len(pool)
@@ -250,7 +347,12 @@ def fit(
         "artifact_dir": f"{artifacts}/runs/{run_id}",
     }
     if framework == "keras":
-        params.update(epochs=epochs, batch_size=batch_size, checkpoint_every=checkpoint_every)
+        params.update(
+            epochs=epochs,
+            batch_size=batch_size,
+            checkpoint_every=checkpoint_every,
+            backend=backend or "torch",
+        )
     store.create_run(
         run_id,
         name=name or params["function"],
@@ -259,6 +361,12 @@ def fit(
         params=params,
         world_size=world,
     )
+    process = "tensorflow" if "tensorflow" in (framework, backend) else None
+    if process:
+        from lepton_lab.training.source_pickle import pack
+
+        # one payload for every rank, with its source for AutoGraph
+        rank_fn, rank_config, arrays = pack((rank_fn, rank_config, arrays)), None, None
     driver = RunDriver(
         run_id,
         rank_fn,
@@ -273,6 +381,7 @@ def fit(
             checkpoint_dir=f"{artifacts}/runs/{run_id}/checkpoints",
             rendezvous_timeout=float(rendezvous_timeout),
             data=arrays,
+            process=process,
         ),
         max_failures,
     )
@@ -409,10 +518,18 @@ class RunDriver(threading.Thread):
 
         lock = MultiLock(names=[f"lepton-worker-{w}" for w in workers], client=self.client)
         lock.acquire()
+        in_process = self.spec.get("process") != "tensorflow"
         try:
-            port = self.client.submit(
-                free_port, workers=[workers[0]], pure=False, allow_other_workers=False
-            ).result(timeout=60)
+            # torch meets at rank 0's port; each TensorFlow rank serves on its own
+            ports = self.client.gather(
+                [
+                    self.client.submit(
+                        free_port, workers=[w], pure=False, allow_other_workers=False
+                    )
+                    for w in (workers[:1] if in_process else workers)
+                ]
+            )
+            port = ports[0]
             if self.status == "queued":
                 self.status = "running"
                 self.store.update_run(self.run_id, status="running", started_at=time.time())
@@ -435,12 +552,15 @@ class RunDriver(threading.Thread):
                     worker=worker,
                     master_addr=host_of(workers[0]),
                     master_port=port,
+                    tf_addresses=[
+                        f"{host_of(w)}:{p}" for w, p in zip(workers, ports, strict=False)
+                    ],
                     resume_from=ckpt[0] if ckpt else None,
                     resume_step=ckpt[1] if ckpt else None,
                 )
                 futures.append(
                     self.client.submit(
-                        run_rank,
+                        run_rank if in_process else run_tf_rank,
                         self.fn,
                         spec,
                         workers=[worker],
@@ -469,7 +589,7 @@ class RunDriver(threading.Thread):
                     r, w = lost[0]
                     failure = RankFailure(r, f"rank {r}: worker {w} was lost")
             if failure is not None:
-                self._abort(futures, workers)
+                self._abort(futures, workers, attempt)
                 return failure
             if all(f.done() for f in futures):
                 results = [f.result() for f in futures]
@@ -486,7 +606,7 @@ class RunDriver(threading.Thread):
                 # restarting its workers after a grace period
                 stop_deadline = stop_deadline or time.monotonic() + 10
                 if time.monotonic() > stop_deadline:
-                    self._abort(futures, workers)
+                    self._abort(futures, workers, attempt)
                     self._finish("stopped", None, None)
                     return None
             time.sleep(self.poll_interval)
@@ -499,8 +619,21 @@ class RunDriver(threading.Thread):
                 return RankFailure(rank, f"rank {rank} raised {type(exc).__name__}: {exc}\n{tb}")
         return None
 
-    def _abort(self, futures: list[Any], workers: list[str]) -> None:
+    def _abort(self, futures: list[Any], workers: list[str], attempt: int) -> None:
         """End the ranks still running: peers of a failed rank hang in collectives."""
+        if self.spec.get("process") == "tensorflow":
+            # their supervisors kill the TensorFlow processes and return: the workers stay
+            abort_attempt(self.run_id, attempt, self.client)
+            deadline = time.monotonic() + 30
+            alive = set(scheduler_identity(self.client)["workers"])
+            while time.monotonic() < deadline and not all(
+                f.done() or w not in alive for f, w in zip(futures, workers, strict=True)
+            ):
+                time.sleep(self.poll_interval)
+                alive = set(scheduler_identity(self.client)["workers"])
+            self._excluded.update(w for w in workers if w not in alive)
+            futures = [f for f, w in zip(futures, workers, strict=True) if w in alive]
+            workers = [w for w in workers if w in alive]
         running = [w for f, w in zip(futures, workers, strict=True) if not f.done()]
         # restarted and lost workers come back at new addresses; until the scheduler has
         # dropped the old ones they must not be chosen for the next attempt
@@ -537,6 +670,8 @@ class RunDriver(threading.Thread):
                                 "time": item["time"],
                             }
                         )
+            elif kind == "warning":
+                self.store.add_event(self.run_id, "warning", msg["text"], rank=msg["rank"])
             elif kind == "checkpoint":
                 self.latest_checkpoint = (msg["path"], msg["step"])
                 self.store.add_event(

@@ -112,13 +112,13 @@ def _common_length(ctx: TrainContext, n: int) -> int:
     return int(t.item())
 
 
-def reporter_callback(ctx: TrainContext, every: int | None) -> Any:
+def reporter_callback(ctx: TrainContext, every: int | None, keras: Any = None) -> Any:
     """The Keras callback that streams epoch logs and writes checkpoints every N epochs.
 
     Built here, not at module level, so importing this module never imports Keras (the backend
-    must be chosen first).
+    must be chosen first). ``keras``: the Keras of the rank (``tf.keras`` in TensorFlow ranks).
     """
-    keras = ensure_torch_backend()
+    keras = keras or ensure_torch_backend()
 
     class LeptonReporter(keras.callbacks.Callback):
         # batch *begin*: Keras dispatches it synchronously in the training thread (a batch-end
@@ -184,6 +184,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
                 variable.assign(value)
             initial_epoch = state["epoch"] + 1
         callbacks = cloudpickle.loads(config["callbacks"]) if config.get("callbacks") else []
+        callbacks = [c() if callable(c) else c for c in callbacks]  # factories make theirs here
         history = model.fit(
             **inputs,
             epochs=config["epochs"],

@@ -27,6 +27,7 @@ LIBRARIES = (
     "keras",
     "tensorflow",
     "tensorflow-cpu",
+    "tf-keras",
     "onnx",
     "onnxruntime",
     "onnxscript",

@@ -76,6 +76,24 @@ class TrainContext:
     #: this rank's (x, y) shard when ll.fit was given ``data=(x, y)``: equal sizes on all ranks
     data: Any = None
 
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], device: str, **extra: Any) -> TrainContext:
+        """The context of the rank that the driver's ``spec`` describes."""
+        return cls(
+            run_id=spec["run_id"],
+            rank=spec["rank"],
+            world_size=spec["world_size"],
+            attempt=spec["attempt"],
+            device=device,
+            framework=spec["framework"],
+            precision=spec.get("precision"),
+            checkpoint_dir=spec["checkpoint_dir"],
+            resume_from=spec.get("resume_from"),
+            resume_step=spec.get("resume_step"),
+            flush_interval=spec.get("flush_interval", 0.25),
+            **extra,
+        )
+
     @property
     def is_chief(self) -> bool:
         return self.rank == 0

@@ -22,7 +22,7 @@ from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.files import private_dir
 from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
-from lepton_lab.training.context import request_stop, topic_for
+from lepton_lab.training.context import request_stop, stop_event_name, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
 from lepton_lab.training.tf_process import abort_attempt, run_tf_rank
 
@@ -590,6 +590,12 @@ class RunDriver(threading.Thread):
                     failure = RankFailure(r, f"rank {r}: worker {w} was lost")
             if failure is not None:
                 self._abort(futures, workers, attempt)
+                if self._stopping():
+                    # after a stop, a rank whose peer left mid-collective errors (TensorFlow
+                    # says so at once; gloo would hang): that is how the stop ended it
+                    self._drain()
+                    self._finish("stopped", None, None)
+                    return None
                 return failure
             if all(f.done() for f in futures):
                 results = [f.result() for f in futures]
@@ -610,6 +616,14 @@ class RunDriver(threading.Thread):
                     self._finish("stopped", None, None)
                     return None
             time.sleep(self.poll_interval)
+
+    def _stopping(self) -> bool:
+        """Stopped from this kernel, or from anywhere else (REST, a widget elsewhere)."""
+        if self._stop_requested.is_set():
+            return True
+        from distributed import Event
+
+        return Event(stop_event_name(self.run_id), client=self.client).is_set()
 
     def _first_error(self, futures: list[Any]) -> RankFailure | None:
         for rank, future in enumerate(futures):

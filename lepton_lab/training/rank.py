@@ -39,19 +39,7 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
     """Run one rank of a run; returns its result and usage, or raises the loop's error."""
     rank, world = spec["rank"], spec["world_size"]
     device = worker_device()
-    ctx = TrainContext(
-        run_id=spec["run_id"],
-        rank=rank,
-        world_size=world,
-        attempt=spec["attempt"],
-        device=device,
-        framework=spec["framework"],
-        precision=spec.get("precision"),
-        checkpoint_dir=spec["checkpoint_dir"],
-        resume_from=spec.get("resume_from"),
-        resume_step=spec.get("resume_step"),
-        flush_interval=spec.get("flush_interval", 0.25),
-    )
+    ctx = TrainContext.from_spec(spec, device)
     if spec.get("data") is not None:
         from lepton_lab.training.keras_loop import equal_shard
 

@@ -37,8 +37,7 @@ def _die_with_parent(parent: int) -> None:
 class ChildContext(TrainContext):
     """A rank's context whose reports travel over the pipe instead of the worker's events."""
 
-    def __init__(self, conn: Any, **fields: Any) -> None:
-        super().__init__(**fields)
+    def connect(self, conn: Any) -> None:
         self._conn = conn
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -136,21 +135,8 @@ def _run(conn: Any, spec: dict[str, Any], blob: bytes) -> None:
     conn.send(("meeting", None))
     strategy = _strategy(tf, spec["world_size"])
     gpus = tf.config.list_physical_devices("GPU")
-    ctx = ChildContext(
-        conn,
-        run_id=spec["run_id"],
-        rank=spec["rank"],
-        world_size=spec["world_size"],
-        attempt=spec["attempt"],
-        device="GPU:0" if gpus else "CPU:0",
-        framework=spec["framework"],
-        precision=spec.get("precision"),
-        checkpoint_dir=spec["checkpoint_dir"],
-        resume_from=spec.get("resume_from"),
-        resume_step=spec.get("resume_step"),
-        flush_interval=spec.get("flush_interval", 0.25),
-    )
-    ctx.strategy = strategy
+    ctx = ChildContext.from_spec(spec, "GPU:0" if gpus else "CPU:0", strategy=strategy)
+    ctx.connect(conn)
     _rendezvous(tf, strategy, spec["world_size"])
     ctx.send_control("ready")
     threading.Thread(target=_watch, args=(conn, ctx), daemon=True).start()

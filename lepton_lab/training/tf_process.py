@@ -146,10 +146,12 @@ class Supervisor:
                 elif kind == "done":
                     return self._done(body)
                 elif kind == "error":
+                    if self._stop_sent is not None:  # a peer that stopped first broke its
+                        return self._ended(stopped=True)  # collective: part of the stop
                     raise RankProcessError(body)
-                continue
-            if self.proc.poll() is not None and not self.conn.poll(0):
+            elif self.proc.poll() is not None:
                 return self._exited()
+            # checked between messages too: a chatty loop must not starve a stop or abort
             now = time.monotonic()
             self._check_rendezvous(now)
             if now - self._last_control >= CONTROL_EVERY:
@@ -216,6 +218,8 @@ class Supervisor:
 
     def _exited(self) -> dict[str, Any]:
         code = self.proc.wait()
+        if self._stop_sent is not None:
+            return self._ended(stopped=True)
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         raise RankProcessExited(
             f"rank {self.rank}: its TensorFlow process (pid {self.proc.pid}) ended with {how} "

@@ -204,30 +204,14 @@ def test_rendezvous_timeout_is_a_clear_error(fit):
     assert wait_no_children() == []
 
 
-def test_tf_data_dataset_from_data_fn_is_sharded_by_tensorflow(fit):
-    run = fit(
-        digits_model,
-        data=global_dataset_fn,
-        backend="tensorflow",
-        epochs=4,
-        workers=2,
-        wait=True,
-    )
-    assert run.status == "completed", run.error
-    assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
-    assert run.result[0]["history"]["accuracy"][-1] > 0.85
-
-
-def test_files_at_an_fsspec_url_are_read_by_rank(fit, tmp_path):
-    write_digit_files(tmp_path, files=4)
-    run = fit(
-        digits_model,
-        data=file_data_fn(f"file://{tmp_path}/digits-*.npz"),
-        backend="tensorflow",
-        epochs=4,
-        workers=2,
-        wait=True,
-    )
+@pytest.mark.parametrize("shape", ["global dataset", "files at an fsspec URL"])
+def test_tf_data_datasets_from_data_fn_are_sharded(fit, tmp_path, shape):
+    if shape == "global dataset":  # TensorFlow shards it (policy AUTO: DATA here)
+        data_fn = global_dataset_fn
+    else:  # each rank reads its own files through fsspec (policy OFF, ctx.shard_files)
+        write_digit_files(tmp_path, files=4)
+        data_fn = file_data_fn(f"file://{tmp_path}/digits-*.npz")
+    run = fit(digits_model, data=data_fn, backend="tensorflow", epochs=4, workers=2, wait=True)
     assert run.status == "completed", run.error
     assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
     assert run.result[0]["history"]["accuracy"][-1] > 0.85

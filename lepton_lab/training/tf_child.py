@@ -74,18 +74,31 @@ def _watch(conn: Any, ctx: ChildContext) -> None:
 
 
 def _strategy(tf: Any, world: int) -> Any:
+    """MWMS across ranks; one rank: MirroredStrategy over its GPUs when it has several, else
+    TensorFlow's default strategy. A one-device MirroredStrategy made each step ~30% slower
+    than plain ``model.fit`` here (bench/bench_tensorflow.py, docs/tensorflow.md), and the
+    default strategy has the same API (scope, run, reduce, distribute_datasets_from_function)."""
     if world > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
-    return tf.distribute.MirroredStrategy()  # the rank's GPUs, or its CPU
+    if len(tf.config.list_physical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
 
 
 def _rendezvous(tf: Any, strategy: Any, world: int) -> None:
     """One all-reduce: returns once every rank has joined the collective group."""
     if world == 1:
         return
-    total = tf.function(
-        lambda: strategy.reduce("SUM", strategy.run(lambda: tf.constant(1.0)), axis=None)
-    )()
+
+    @tf.autograph.experimental.do_not_convert
+    def one() -> Any:
+        return tf.constant(1.0)
+
+    @tf.function(autograph=False)
+    def count() -> Any:
+        return strategy.reduce("SUM", strategy.run(one), axis=None)
+
+    total = count()
     replicas = strategy.num_replicas_in_sync
     if int(total.numpy()) != replicas:
         raise RuntimeError(f"rendezvous counted {total.numpy()} replicas, expected {replicas}")

@@ -75,9 +75,13 @@ def _common_steps(ctx: Any, steps: int) -> int:
         return steps
     strategy = ctx.strategy
 
-    @tf.function
+    @tf.autograph.experimental.do_not_convert
+    def mine() -> Any:
+        return tf.constant([steps], tf.int64)
+
+    @tf.function(autograph=False)
     def smallest() -> Any:
-        values = strategy.run(lambda: tf.constant([steps], tf.int64))
+        values = strategy.run(mine)
         return tf.reduce_min(strategy.gather(values, axis=0))
 
     return int(smallest().numpy())

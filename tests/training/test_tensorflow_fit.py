@@ -26,10 +26,15 @@ pytest.importorskip("tf_keras", reason="the [tensorflow] extra is part of [dev]"
 
 
 def tf_children() -> list[psutil.Process]:
-    """The ranks' TensorFlow processes still alive on this machine."""
+    """The ranks' TensorFlow processes still alive under this test process (its cluster's
+    workers are its children; other processes on the machine are not looked at)."""
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if "lepton_lab.training.tf_child" in " ".join(process.info["cmdline"] or []):
+    for process in psutil.Process().children(recursive=True):
+        try:
+            args = process.cmdline()
+        except psutil.Error:
+            continue
+        if args[1:3] == ["-m", "lepton_lab.training.tf_child"]:
             found.append(process)
     return found
 

@@ -84,6 +84,11 @@ class Run:
         if self._model is None:
             model = self._model_fn()
             model.set_weights(result[0]["weights"])
+            optimizer = getattr(model, "optimizer", None)
+            if optimizer is not None and not getattr(optimizer, "built", True):
+                # a saved .keras file then holds the optimizer's full (fresh) state, and
+                # loading it compiled does not warn that the variable counts differ
+                optimizer.build(model.trainable_variables)
             self._model = model
         return self._model
 

@@ -97,7 +97,13 @@ def _check_tensorflow() -> None:
     environment; on a remote cluster a missing TensorFlow fails the rank instead)."""
     import importlib.util
 
-    missing = [m for m in ("tensorflow", "tf_keras") if importlib.util.find_spec(m) is None]
+    def absent(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is None
+        except (ImportError, ValueError):  # a broken or blocked install counts as absent
+            return True
+
+    missing = [m for m in ("tensorflow", "tf_keras") if absent(m)]
     if missing:
         raise FitError(
             f"TensorFlow runs need {' and '.join(missing)}, which this environment lacks: "
@@ -326,6 +332,15 @@ def fit(
             rank_fn = tf_keras_rank
     elif data is not None:
         arrays = _check_arrays(data)
+    process = "tensorflow" if "tensorflow" in (framework, backend) else None
+    if process:
+        from lepton_lab.training.source_pickle import pack
+
+        # one payload for every rank, with its source for AutoGraph
+        try:
+            rank_fn, rank_config, arrays = pack((rank_fn, rank_config, arrays)), None, None
+        except Exception as exc:  # noqa: BLE001 - a callback or data_fn that cannot travel
+            raise FitError(f"the run cannot be sent to the workers: {exc}") from exc
     world = workers or len(pool)
     store = store or open_store()
     run_id = uuid.uuid4().hex[:12]
@@ -361,12 +376,6 @@ def fit(
         params=params,
         world_size=world,
     )
-    process = "tensorflow" if "tensorflow" in (framework, backend) else None
-    if process:
-        from lepton_lab.training.source_pickle import pack
-
-        # one payload for every rank, with its source for AutoGraph
-        rank_fn, rank_config, arrays = pack((rank_fn, rank_config, arrays)), None, None
     driver = RunDriver(
         run_id,
         rank_fn,

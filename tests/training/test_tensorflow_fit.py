@@ -268,6 +268,10 @@ def torch_model_fn():
             ),
             "Keras 3 callback",
         ),
+        (
+            dict(fn=digits_model, data="digits", backend="tensorflow", callbacks="unpicklable"),
+            "cannot be sent to the workers",
+        ),
     ],
 )
 def test_bad_tensorflow_input_is_refused_before_any_rank_starts(fit, store, digits, call, message):
@@ -285,6 +289,11 @@ def test_bad_tensorflow_input_is_refused_before_any_rank_starts(fit, store, digi
         import keras
 
         call["callbacks"] = [keras.callbacks.EarlyStopping(patience=2)]
+    elif call.get("callbacks") == "unpicklable":
+        import threading
+
+        lock = threading.Lock()
+        call["callbacks"] = [lambda: lock]  # a factory holding what cannot be pickled
     call.setdefault("framework", None)
     with pytest.raises(ll.FitError, match=message):
         fit(fn, **call)

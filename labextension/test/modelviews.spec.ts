@@ -7,7 +7,7 @@ import { ModelsSection } from '../src/modelsection';
 import { ModelView } from '../src/modelview';
 import { RunView } from '../src/runs';
 import { version } from './registry-fixtures';
-import { settle, StubServer } from './stub-server';
+import { settle, StubServer, until } from './stub-server';
 
 jest.mock('@jupyterlab/apputils', () => ({
   ...jest.requireActual('@jupyterlab/apputils'),
@@ -264,7 +264,10 @@ describe('model version view', () => {
     aliases.value = 'production, candidate';
     tags.value = 'owner=bo\nnote=moved';
     q<HTMLButtonElement>(node, 'button.lepton-model-save').click();
-    await settle(10);
+    await until(
+      () =>
+        form.hidden && node.querySelectorAll('.lepton-model-alias').length === 2
+    );
     expect(server.calls('PATCH models/digits-mlp/versions/1')[0].body).toEqual({
       aliases: ['production', 'candidate'],
       tags: { note: 'moved', stage: null }
@@ -283,7 +286,7 @@ describe('model version view', () => {
     q<HTMLButtonElement>(node, 'button.lepton-model-edit').click();
     aliases.value = 'latest';
     q<HTMLButtonElement>(node, 'button.lepton-model-save').click();
-    await settle(10);
+    await until(() => mockError.mock.calls.length > 0);
     expect(mockError).toHaveBeenCalledTimes(1);
     const [title, error] = mockError.mock.calls[0];
     expect(title).toBe('Cannot update digits-mlp v1');
@@ -322,7 +325,7 @@ describe('model version view', () => {
     // refused: the server's message
     mockDialog.mockResolvedValueOnce({ button: { accept: true } });
     remove.click();
-    await settle(10);
+    await until(() => mockError.mock.calls.length > 0);
     expect(mockError).toHaveBeenCalledTimes(1);
     expect(mockError.mock.calls[0][0]).toBe('Cannot delete digits-mlp v1');
     expect(mockError.mock.calls[0][1].message).toBe(
@@ -334,7 +337,7 @@ describe('model version view', () => {
     refuse = false;
     mockDialog.mockResolvedValueOnce({ button: { accept: true } });
     remove.click();
-    await settle(10);
+    await until(() => node.dataset.leptonModelVersions === '2');
     expect(node.dataset.leptonModelVersions).toBe('2');
     expect(node.dataset.leptonModelVersion).toBe('2');
     expect(

@@ -91,3 +91,14 @@ export class StubServer {
 export function settle(ms = 0): Promise<void> {
   return new Promise(resolve => setTimeout(resolve, ms));
 }
+
+/**
+ * Resolve once `check()` holds (or after `ms`, and the caller's expectations then fail):
+ * for chains of requests and redraws that a loaded machine may not finish in a fixed tick.
+ */
+export async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) {
+    await settle(5);
+  }
+}

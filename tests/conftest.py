@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+# The whole suite runs in one process, and Keras fixes its backend at its first import,
+# whichever test module that happens in: the Lepton kernels' default, before any of them.
+# (Tests of other backends run them in subprocesses or in ranks' own processes.)
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
 from tests.support.settings import config_sections
 

@@ -24,7 +24,7 @@ from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, stop_event_name, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
-from lepton_lab.training.tf_process import abort_attempt, run_tf_rank
+from lepton_lab.training.tf_process import RankProcessExited, abort_attempt, run_tf_rank
 
 FRAMEWORKS = ("torch", "keras", "tensorflow")
 #: where a Keras run's ranks train: Keras 3 on torch in the workers, or tf.keras in a
@@ -587,14 +587,16 @@ class RunDriver(threading.Thread):
         while True:
             self._drain()
             failure = self._first_error(futures)
-            if failure is None and not all(f.done() for f in futures):
+            if not all(f.done() for f in futures):
+                # checked after the ranks' errors too: a TensorFlow peer of a lost worker
+                # errors first, and the lost worker is the cause to report
                 alive = set(scheduler_identity(self.client)["workers"])
                 lost = [
                     (r, w)
                     for r, w in enumerate(workers)
                     if w not in alive and not futures[r].done()
                 ]
-                if lost:
+                if lost and (failure is None or self.spec.get("process") == "tensorflow"):
                     r, w = lost[0]
                     failure = RankFailure(r, f"rank {r}: worker {w} was lost")
             if failure is not None:
@@ -635,12 +637,26 @@ class RunDriver(threading.Thread):
         return Event(stop_event_name(self.run_id), client=self.client).is_set()
 
     def _first_error(self, futures: list[Any]) -> RankFailure | None:
-        for rank, future in enumerate(futures):
-            if future.status == "error":
-                exc = future.exception()
-                tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
-                return RankFailure(rank, f"rank {rank} raised {type(exc).__name__}: {exc}\n{tb}")
-        return None
+        failed = [(r, f) for r, f in enumerate(futures) if f.status == "error"]
+        if not failed:
+            return None
+        if self.spec.get("process") == "tensorflow":
+            failed = self._root_cause(futures, failed)
+        rank, future = failed[0]
+        exc = future.exception()
+        tb = "".join(traceback.format_exception(type(exc), exc, future.traceback()))
+        return RankFailure(rank, f"rank {rank} raised {type(exc).__name__}: {exc}\n{tb}")
+
+    def _root_cause(self, futures: list[Any], failed: list[Any]) -> list[Any]:
+        """A TensorFlow rank whose peer's process died fails at once in its collective
+        (``UnavailableError``), often before the dead one's supervisor has noticed: wait a
+        moment for the others, and name the rank whose process ended, not its victims."""
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not all(f.done() for f in futures):
+            time.sleep(self.poll_interval)
+        failed = [(r, f) for r, f in enumerate(futures) if f.status == "error"]
+        ended = [(r, f) for r, f in failed if isinstance(f.exception(), RankProcessExited)]
+        return ended or failed
 
     def _abort(self, futures: list[Any], workers: list[str], attempt: int) -> None:
         """End the ranks still running: peers of a failed rank hang in collectives."""

@@ -25,8 +25,6 @@ from lepton_lab.models import api as models_api
 from lepton_lab.services.jobs import JobService
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
 
-pytest.importorskip("tf_keras", reason="the [tensorflow] extra is part of [dev]")
-
 pytestmark = pytest.mark.timeout(300)
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "tensorflow_digits.ipynb"

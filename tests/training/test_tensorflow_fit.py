@@ -22,8 +22,6 @@ from tests.training.tf_loops import (
     write_digit_files,
 )
 
-pytest.importorskip("tf_keras", reason="the [tensorflow] extra is part of [dev]")
-
 
 def tf_children() -> list[psutil.Process]:
     """The ranks' TensorFlow processes still alive under this test process (its cluster's

@@ -57,4 +57,3 @@ def test_state_dir_default_is_tightened_a_named_one_is_not(tmp_path, monkeypatch
     (tmp_path / "data" / "lepton_lab").mkdir(parents=True, mode=0o755)  # an earlier release's
     assert mode(state_dir()) == 0o700
     assert mode(state_dir(tmp_path / "fresh")) == 0o700
-

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pytest
 
 import lepton_lab as ll
@@ -24,6 +23,7 @@ from lepton_lab.config.settings import ENV_CLUSTER_FILE, ENV_SCHEDULER_ADDRESS
 from lepton_lab.models import api as models_api
 from lepton_lab.services.jobs import JobService
 from lepton_lab.store.schema import JOB_FINAL_STATUSES
+from tests.support.tf_processes import tf_children, wait_no_children
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -58,20 +58,6 @@ def registry_here(state: Path):
     models_api._registry = None
     yield models_api.registry()
     models_api._registry = None
-
-
-def tf_children() -> list[psutil.Process]:
-    """The ranks' TensorFlow processes still alive under this test's cluster (a descendant
-    of this process: nanny, worker, child), not anyone else's on the machine."""
-    found = []
-    for process in psutil.Process().children(recursive=True):
-        try:
-            cmdline = process.cmdline()
-        except psutil.Error:
-            continue
-        if cmdline[1:3] == ["-m", "lepton_lab.training.tf_child"]:
-            found.append(process)
-    return found
 
 
 def held_out_digits() -> tuple[np.ndarray, np.ndarray]:
@@ -135,8 +121,5 @@ def test_the_tensorflow_notebook_trains_logs_and_registers_a_savedmodel_as_a_job
 
     # the ranks' TensorFlow processes, one per worker, ended with the run
     assert ranks_seen == 2
-    deadline = time.monotonic() + 15
-    while tf_children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert tf_children() == []
+    assert wait_no_children() == []
     print(f"job {job.id} completed in {seconds:.0f} s; accuracy {metrics['accuracy']:.4f}")

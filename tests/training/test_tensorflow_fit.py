@@ -8,10 +8,10 @@ import os
 import signal
 import time
 
-import psutil
 import pytest
 
 import lepton_lab as ll
+from tests.support.tf_processes import tf_children, wait_no_children
 from tests.training.loops import digits_arrays, digits_model, epoch_marker_callback
 from tests.training.tf_loops import (
     collective_forever,
@@ -21,27 +21,6 @@ from tests.training.tf_loops import (
     meet_and_return,
     write_digit_files,
 )
-
-
-def tf_children() -> list[psutil.Process]:
-    """The ranks' TensorFlow processes still alive under this test process (its cluster's
-    workers are its children; other processes on the machine are not looked at)."""
-    found = []
-    for process in psutil.Process().children(recursive=True):
-        try:
-            args = process.cmdline()
-        except psutil.Error:
-            continue
-        if args[1:3] == ["-m", "lepton_lab.training.tf_child"]:
-            found.append(process)
-    return found
-
-
-def wait_no_children(timeout: float = 15.0) -> list[psutil.Process]:
-    deadline = time.monotonic() + timeout
-    while tf_children() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return tf_children()
 
 
 def wait_for(run, predicate, timeout=120):

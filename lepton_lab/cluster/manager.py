@@ -209,6 +209,11 @@ class ClusterManager(LoggingConfigurable):
             else:
                 self._cluster = self.start_cluster(choice.kind)
                 client = Client(self._cluster)
+                # the lab's workers keep glibc's allocator defaults (LabNanny); this gives
+                # memory back once they are idle instead (docs/performance.md)
+                from lepton_lab.cluster.workers import IdleTrim
+
+                client.register_plugin(IdleTrim())
             client.subscribe_topic("all", self._on_scheduler_event)
             self._client = client
         except Exception as exc:  # noqa: BLE001 - the state must record any failure
@@ -251,14 +256,19 @@ class ClusterManager(LoggingConfigurable):
                 dask.config.config,
                 {"distributed": {"worker": {"profile": {"enabled": False}}}},
             )
+        from lepton_lab.cluster.workers import LabNanny, keep_allocator_defaults
+
         if kind == "cuda":
             # Imported lazily: dask-cuda and the CUDA bindings exist only with the [cuda] extra.
             from dask_cuda import LocalCUDACluster
 
+            # dask-cuda's worker_class is the Worker inside its own Nanny, so LabNanny cannot
+            # be passed: the allocator setting is dropped through Dask's config instead
+            keep_allocator_defaults()
             return LocalCUDACluster(resources={"GPU": 1}, **kwargs)
         from distributed import LocalCluster
 
-        return LocalCluster(processes=True, **kwargs)
+        return LocalCluster(processes=True, worker_class=LabNanny, **kwargs)
 
     def start_in_background(
         self, on_done: Callable[[ClusterManager], None] | None = None

@@ -1,0 +1,151 @@
+"""The worker processes of the clusters the lab starts: allocator defaults kept, memory still
+given back, and the lab's own environment left as it was.
+
+Dask's nanny spawns every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` so that freed memory
+goes back to the OS at once. Setting that variable also switches off glibc's dynamic mmap
+threshold, so every allocation over 128 KiB becomes an ``mmap``/``munmap`` pair with fresh,
+zero-filled pages. A training step allocates many such tensors: the setting alone made the
+DDP step of ``bench/bench_peers.py`` 1.3x slower than under torchrun (docs/performance.md).
+The lab's workers therefore start with glibc's defaults, and :class:`IdleTrim` gives memory
+back the way Dask wanted, with ``malloc_trim(0)`` once a worker has gone idle, instead of on
+every ``free``.
+
+The nanny also writes those variables (and ``OMP_NUM_THREADS=1``...) into the *parent's*
+``os.environ`` before each spawn and never takes them back, so every process the lab server
+or a script starts afterwards (kernels, ``torchrun``, jobs) inherited them. :class:`LabNanny`
+restores the parent's environment once its worker has been spawned.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+import threading
+from typing import Any
+
+from distributed import Nanny
+from distributed.diagnostics.plugin import WorkerPlugin
+
+log = logging.getLogger("lepton_lab.cluster")
+
+#: what Dask's nanny sets for a worker's allocator; the lab leaves glibc's defaults
+ALLOCATOR_VARIABLES = ("MALLOC_TRIM_THRESHOLD_",)
+
+
+class LabNanny(Nanny):
+    """A Dask nanny whose workers keep glibc's allocator defaults, and which leaves the
+    environment of the process that runs it (the lab server, a script) as it found it.
+
+    A ``MALLOC_TRIM_THRESHOLD_`` that the user set in the environment themselves is kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ALLOCATOR_VARIABLES:
+            if name not in os.environ:
+                self.pre_spawn_env.pop(name, None)
+                self.env.pop(name, None)
+
+    async def instantiate(self) -> Any:
+        # Nanny.instantiate -> WorkerProcess.start does os.environ.update(pre_spawn_env)
+        # before spawning (and on every restart): undo it once the child has its copy. Nannies
+        # start concurrently, so the environment from before the first of them is restored
+        # when the last one is done.
+        with _spawning.lock:
+            if _spawning.count == 0:
+                _spawning.saved = {name: os.environ.get(name) for name in self.pre_spawn_env}
+            else:
+                for name in self.pre_spawn_env:
+                    _spawning.saved.setdefault(name, os.environ.get(name))
+            _spawning.count += 1
+        try:
+            return await super().instantiate()
+        finally:
+            with _spawning.lock:
+                _spawning.count -= 1
+                if _spawning.count == 0:
+                    for name, value in _spawning.saved.items():
+                        if value is None:
+                            os.environ.pop(name, None)
+                        else:
+                            os.environ[name] = value
+
+
+class _Spawning:
+    """How many LabNannies of this process are spawning, and the environment from before."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.count = 0
+        self.saved: dict[str, str | None] = {}
+
+
+_spawning = _Spawning()
+
+
+def keep_allocator_defaults() -> None:
+    """Drop the allocator variables from Dask's ``pre-spawn-environ`` for every nanny this
+    process starts from now on (for clusters whose nanny class is not :class:`LabNanny`)."""
+    import dask.config
+
+    dask.config.set(
+        {
+            f"distributed.nanny.pre-spawn-environ.{name}": None
+            for name in ALLOCATOR_VARIABLES
+            if name not in os.environ
+        }
+    )
+
+
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, or None on a C library without it (musl, macOS)."""
+    path = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(path).malloc_trim if path else None
+    except (OSError, AttributeError):
+        return None
+
+
+class IdleTrim(WorkerPlugin):
+    """Return freed heap memory to the OS when a worker has had no task for ``delay`` s.
+
+    What ``MALLOC_TRIM_THRESHOLD_`` did for Dask (unmanaged memory that the memory monitor
+    would otherwise count against the worker), done once per idle spell rather than on
+    every ``free``, so a busy task never pays for it.
+    """
+
+    name = "lepton-lab-idle-trim"
+    idempotent = True
+
+    def __init__(self, delay: float = 1.0) -> None:
+        self.delay = delay
+        self._worker: Any = None
+        self._pending: Any = None
+        self._trim: Any = None
+        self.trims = 0
+
+    def setup(self, worker: Any) -> None:
+        self._worker = worker
+        self._trim = _malloc_trim()
+
+    def teardown(self, worker: Any) -> None:
+        if self._pending is not None:
+            self._pending.cancel()
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        # called in the worker's event loop after every task state change
+        if self._trim is None or finish not in ("memory", "error", "released", "forgotten"):
+            return
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = self._worker.loop.asyncio_loop.call_later(self.delay, self._when_idle)
+
+    def _when_idle(self) -> None:
+        self._pending = None
+        state = self._worker.state
+        if state.executing_count or state.ready:
+            return  # a long task is still running: its next transition re-arms the timer
+        self._trim(0)
+        self.trims += 1

@@ -24,6 +24,7 @@ from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, stop_event_name, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
+from lepton_lab.training.staging import DataStage, stageable
 from lepton_lab.training.tf_process import RankProcessExited, abort_attempt, run_tf_rank
 
 FRAMEWORKS = ("torch", "keras", "tensorflow")
@@ -449,6 +450,7 @@ class RunDriver(threading.Thread):
         self._events: queue.Queue = queue.Queue()
         self._excluded: set[str] = set()
         self._stop_requested = threading.Event()
+        self._stage: DataStage | None = None
         self.finished = threading.Event()
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -471,6 +473,8 @@ class RunDriver(threading.Thread):
             )
         finally:
             self._drain()
+            if self._stage is not None:
+                self._stage.close()
             try:
                 self.client.unsubscribe_topic(topic)
             except Exception:  # noqa: BLE001
@@ -552,6 +556,7 @@ class RunDriver(threading.Thread):
                 attempt=attempt,
                 workers=workers,
             )
+            placed = self._place_data(workers)
             futures = []
             for rank, worker in enumerate(workers):
                 spec = dict(
@@ -568,6 +573,7 @@ class RunDriver(threading.Thread):
                     ],
                     resume_from=ckpt[0] if ckpt else None,
                     resume_step=ckpt[1] if ckpt else None,
+                    **placed[rank],
                 )
                 futures.append(
                     self.client.submit(
@@ -583,6 +589,34 @@ class RunDriver(threading.Thread):
             return self._watch(attempt, futures, workers)
         finally:
             lock.release()
+
+    def _place_data(self, workers: list[str]) -> list[dict[str, Any]]:
+        """Where each rank finds its shard of ``data=(x, y)`` (``staging``): its files in this
+        host's shared memory when its worker sees them, else the shard sent to its worker."""
+        arrays = self.spec.get("data")
+        if arrays is None or self.spec.get("process") == "tensorflow" or not stageable(*arrays):
+            return [{} for _ in workers]  # arrays that numpy cannot map travel with the task
+        if self._stage is None:
+            self._stage = DataStage(self.run_id, *arrays, self.world)
+        refs = [self._stage.ref(rank) for rank in range(self.world)]
+        seen = self.client.gather(
+            [
+                self.client.submit(ref.visible, workers=[w], pure=False, allow_other_workers=False)
+                for ref, w in zip(refs, workers, strict=True)
+            ]
+        )
+        placed: list[dict[str, Any]] = []
+        for rank, (worker, visible) in enumerate(zip(workers, seen, strict=True)):
+            if visible:
+                placed.append({"data": None, "data_ref": refs[rank]})
+                continue
+            # another host: this rank's share only, straight to its worker (not through the
+            # scheduler); the future lives as long as the task that depends on it
+            [shard] = self.client.scatter(
+                [self._stage.shard(rank)], workers=[worker], direct=True, hash=False
+            )
+            placed.append({"data": None, "data_shard": shard})
+        return placed
 
     def _watch(self, attempt: int, futures: list[Any], workers: list[str]) -> RankFailure | None:
         stop_deadline: float | None = None

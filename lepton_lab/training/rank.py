@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from lepton_lab.training.context import RunStopped, TrainContext, set_current
+from lepton_lab.training.staging import rank_data
 
 
 def free_port() -> int:
@@ -40,10 +41,7 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
     rank, world = spec["rank"], spec["world_size"]
     device = worker_device()
     ctx = TrainContext.from_spec(spec, device)
-    if spec.get("data") is not None:
-        from lepton_lab.training.keras_loop import equal_shard
-
-        ctx.data = equal_shard(ctx, *spec["data"])
+    ctx.data = rank_data(spec, rank, world)
     started = time.time()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     dist = None

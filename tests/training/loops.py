@@ -157,3 +157,30 @@ def digits_data_fn(ctx):
     x, y, *_ = digits_arrays()
     x, y = x[ctx.rank :: ctx.world_size], y[ctx.rank :: ctx.world_size]
     return (x, y) if ctx.rank == 0 else (x[:-7], y[:-7])
+
+
+def shard_details(config):
+    """Where this rank's shard came from, its rows, and whether it may change it in place."""
+    import os
+
+    import numpy as np
+
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    x, y = ctx.data
+    mapped = isinstance(y, np.memmap)
+    folder = os.path.dirname(y.filename) if mapped else None
+    labels = y.tolist()
+    inputs = {k: v.tolist() for k, v in x.items()} if isinstance(x, dict) else x.tolist()
+    y += 1000  # the rank's own copy: the shared file must not change
+    return {
+        "rank": ctx.rank,
+        "mapped": mapped,
+        "folder": folder,
+        "mode": (os.stat(y.filename).st_mode & 0o777) if mapped else None,
+        "folder_mode": (os.stat(folder).st_mode & 0o777) if mapped else None,
+        "labels": labels,
+        "inputs": inputs,
+        "reread": np.load(y.filename).tolist() if mapped else None,
+    }

@@ -631,17 +631,10 @@ class RunDriver(threading.Thread):
                 failure is not None or time.monotonic() >= next_liveness
             ):
                 next_liveness = time.monotonic() + self.liveness_interval
-                # checked after the ranks' errors too: a TensorFlow peer of a lost worker
-                # errors first, and the lost worker is the cause to report
-                alive = set(scheduler_identity(self.client)["workers"])
-                lost = [
-                    (r, w)
-                    for r, w in enumerate(workers)
-                    if w not in alive and not futures[r].done()
-                ]
-                if lost and (failure is None or self.spec.get("process") == "tensorflow"):
-                    r, w = lost[0]
-                    failure = RankFailure(r, f"rank {r}: worker {w} was lost")
+                # a peer of a lost worker errors in its collective at once, often before
+                # the scheduler has heard of the loss: the lost worker is the cause to report
+                lost = self._lost_worker(futures, workers, patience=1.0 if failure else 0.0)
+                failure = lost or failure
             if failure is not None:
                 self._abort(futures, workers, attempt)
                 if self._stopping():
@@ -669,6 +662,21 @@ class RunDriver(threading.Thread):
                     self._abort(futures, workers, attempt)
                     self._finish("stopped", None, None)
                     return None
+            time.sleep(self.poll_interval)
+
+    def _lost_worker(
+        self, futures: list[Any], workers: list[str], patience: float
+    ) -> RankFailure | None:
+        """The first rank whose worker left the cluster while it ran, waiting up to
+        ``patience`` seconds for the scheduler to notice."""
+        deadline = time.monotonic() + patience
+        while True:
+            alive = set(scheduler_identity(self.client)["workers"])
+            for r, w in enumerate(workers):
+                if w not in alive and not futures[r].done():
+                    return RankFailure(r, f"rank {r}: worker {w} was lost")
+            if time.monotonic() >= deadline:
+                return None
             time.sleep(self.poll_interval)
 
     def _stopping(self) -> bool:

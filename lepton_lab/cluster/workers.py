@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import multiprocessing.spawn
 import os
 import threading
 from typing import Any
@@ -83,6 +84,37 @@ class _Spawning:
 
 
 _spawning = _Spawning()
+
+
+def _skip_main_while_spawning(original: Any) -> Any:
+    """Wrap multiprocessing's ``spawn.get_preparation_data`` so that a worker spawned by a
+    LabNanny does not re-import the parent's ``__main__``.
+
+    Written by hand because neither multiprocessing nor Dask has a switch for it. A spawned
+    child imports its parent's main script before it runs anything. Under ``jupyter lab``
+    that script imports JupyterLab and Jupyter Server, about 2.5 s per worker, most of the
+    time from the server answering to its cluster being ready (docs/performance.md). In a
+    user's script without an ``if __name__ == "__main__":`` guard, the import would run the
+    script again in every worker. Dask's workers never need ``__main__``: functions defined
+    there travel by value (cloudpickle). Other spawns in the process are left alone, except
+    when they happen in the same instant as a LabNanny's.
+    """
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        if _spawning.count:
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    get_preparation_data.lepton_lab_wrapped = True  # type: ignore[attr-defined]
+    return get_preparation_data
+
+
+if not getattr(multiprocessing.spawn.get_preparation_data, "lepton_lab_wrapped", False):
+    multiprocessing.spawn.get_preparation_data = _skip_main_while_spawning(
+        multiprocessing.spawn.get_preparation_data
+    )
 
 
 def keep_allocator_defaults() -> None:

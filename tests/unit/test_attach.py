@@ -59,3 +59,39 @@ def test_lab_address_from_the_state_file_of_a_still_starting_server(monkeypatch,
 
 def test_no_lab_means_no_address(no_lab):
     assert lab_scheduler_address() is None
+
+
+UNGUARDED_SCRIPT = """
+import os
+import lepton_lab as ll
+
+print("script ran in", os.getpid(), flush=True)
+client = ll.attach()
+print("answer", client.submit(lambda: 40 + 2).result(), flush=True)
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_a_script_without_a_main_guard_attaches_and_runs_once(no_lab, tmp_path, how):
+    """The embedded cluster's workers do not re-import the script (``spawn`` would run it
+    again in each of them, and each would start a cluster of its own)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "train.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEPTON_LAB_SCHEDULER")}
+    env["LEPTON_LAB_STATE_DIR"] = str(tmp_path / "state")
+    command = [sys.executable, str(script)] if how == "file" else [sys.executable, "-"]
+    done = subprocess.run(
+        command,
+        input=None if how == "file" else UNGUARDED_SCRIPT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("script ran in") == 1, done.stdout
+    assert "answer 42" in done.stdout

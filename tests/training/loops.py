@@ -184,3 +184,32 @@ def shard_details(config):
         "inputs": inputs,
         "reread": np.load(y.filename).tolist() if mapped else None,
     }
+
+
+def rss_over_steps(config):
+    """A DDP loop of ``config["steps"]`` small steps that reports every step; returns this
+    rank's RSS after the warm-up and at the end, and the final weights' checksum."""
+    import psutil
+    import torch
+
+    import lepton_lab as ll
+
+    ctx = ll.context()
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    model = ctx.prepare(torch.nn.Sequential(torch.nn.Linear(32, 64), torch.nn.Linear(64, 4)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(ctx.rank)
+    warm = None
+    for step in range(config["steps"]):
+        x, y = torch.randn(16, 32, generator=g), torch.randint(0, 4, (16,), generator=g)
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        ctx.report(step=step, loss=loss.item())
+        if step == config["warmup"]:
+            warm = psutil.Process().memory_info().rss
+    end = psutil.Process().memory_info().rss
+    checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
+    return {"warm": warm, "end": end, "checksum": checksum}

@@ -31,7 +31,9 @@ def test_a_rank_maps_its_rows_from_a_private_folder_that_goes_when_the_run_ends(
 
 def test_named_inputs_are_staged_per_name(fit):
     x, y = _data(6)
-    run = fit(shard_details, framework="torch", workers=2, data=({"a": x, "b": x[:, :1]}, y), wait=True)
+    run = fit(
+        shard_details, framework="torch", workers=2, data=({"a": x, "b": x[:, :1]}, y), wait=True
+    )
     assert run.status == "completed", run.error
     rank1 = next(r for r in run.result if r["rank"] == 1)
     assert rank1["labels"] == [1, 3, 5]

@@ -7,7 +7,7 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
 	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
 
-.PHONY: demo test lab browser-deps postgres-deps wheel clean
+.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean
 
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
@@ -28,6 +28,11 @@ $(STAMP): $(SOURCES)
 	rm -rf lepton_lab/labextension
 	$(BIN)/python -m pip install --quiet ".[dev]"
 	touch $(STAMP)
+
+# The peers the benchmarks compare against (bench/bench_peers.py: Ray Train), from the `bench`
+# extra; the package and its tests never need them.
+bench-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet ".[bench]"
 
 # Browser tests drive Debian's chromium through Playwright (Playwright's own browser
 # download cannot reach its host here).

@@ -101,12 +101,17 @@ def measure(nanny: type[Nanny], trim: bool, repeats: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of the two clusters")
     args = parser.parse_args()
-    results = {}
-    for label, nanny, trim in (("Dask defaults", Nanny, False), ("lab workers", LabNanny, True)):
-        results[label] = measure(nanny, trim, args.repeats)
-    base, lab = results["Dask defaults"], results["lab workers"]
-    print(f"\n2 workers x 1 thread, medians of {args.repeats}")
+    results: dict[str, list[dict[str, float]]] = {"Dask defaults": [], "lab workers": []}
+    for _ in range(args.rounds):  # alternated, so drift on the machine hits both
+        for label, nanny, trim in (
+            ("Dask defaults", Nanny, False),
+            ("lab workers", LabNanny, True),
+        ):
+            results[label].append(measure(nanny, trim, args.repeats))
+    base, lab = ({k: statistics.median(r[k] for r in rs) for k in rs[0]} for rs in results.values())
+    print(f"\n2 workers x 1 thread, medians of {args.rounds} rounds x {args.repeats} repeats")
     print(f"{'measure':<22}{'Dask defaults':>15}{'lab workers':>14}{'ratio':>8}")
     for key in base:
         print(f"{key:<22}{base[key]:>15.2f}{lab[key]:>14.2f}{lab[key] / base[key]:>8.2f}")

@@ -71,9 +71,7 @@ def main() -> None:
         manager.start()
         client = manager.client
         store = Store(f"sqlite:///{tmp}/bench.db")
-        kw = dict(
-            framework="torch", workers=2, client=client, store=store, artifact_dir=f"{tmp}/a"
-        )
+        kw = dict(framework="torch", workers=2, client=client, store=store, artifact_dir=f"{tmp}/a")
 
         def launch(data) -> tuple[float, int]:
             base = psutil.Process().memory_info().rss

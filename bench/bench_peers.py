@@ -3,7 +3,8 @@
 Run:  .venv/bin/python bench/bench_peers.py [--repeats 3] [--steps 200] [--peers ll,torchrun,ray]
       [--verbose]
 
-Ray is a bench-only dependency (never one of the package): ``pip install 'ray[train]'``.
+Ray is a bench-only dependency (never one of the package): ``make bench-deps`` installs the
+``bench`` extra.
 Without it the Ray column is skipped with a note.
 
 The same loop (``train_loop`` below; only rank/world detection, DDP wrapping and reporting

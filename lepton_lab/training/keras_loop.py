@@ -5,7 +5,8 @@ Why this mechanism (see docs/cluster.md): Keras 3's own ``model.fit`` under Tens
 join only one MWMS cluster (so a second run in the same worker hangs), and Keras 3.15 has no
 torch-backend distribution API. On the torch backend a Keras model *is* a ``torch.nn.Module``
 and ``train_step`` calls ``optimizer.apply(gradients, ...)``; averaging the gradients there
-with one ``all_reduce`` over gloo/NCCL makes every rank take the same step. So each rank runs
+over gloo/NCCL makes every rank take the same step (the all-reduces start during backward,
+from gradient hooks, in buckets: ``BucketedSync``). So each rank runs
 the user's real ``model.fit`` on its shard, with the user's callbacks, and runs can follow
 each other in the same workers (process groups are created and destroyed per attempt).
 """
@@ -48,27 +49,285 @@ def check_compiled(model: Any) -> None:
         raise TypeError("model_fn must return a compiled model: call model.compile(...) in it")
 
 
-def _average_gradients(optimizer: Any, world: int) -> None:
-    """Wrap ``optimizer.apply`` so it first averages gradients over all ranks."""
-    import torch
-    import torch.distributed as dist
+#: How a multi-rank run averages gradients: "bucketed" (asynchronous all-reduces launched from
+#: autograd hooks as buckets of gradients fill, so communication overlaps the rest of backward,
+#: as torch DDP does) or "flat" (one all-reduce after backward: the first mechanism, kept so the
+#: two can be compared). Read when each run starts: ``client.run`` can switch a worker.
+GRADIENT_SYNC = "bucketed"
+#: Bucket size cap in MiB. DDP's default is 25 MiB with a 1 MiB first bucket (the last layers'
+#: gradients, which backward produces first, leave early). See bench/bench_keras_ddp.py.
+BUCKET_CAP_MB = 25.0
+FIRST_BUCKET_CAP_MB = 1.0
 
-    original = optimizer.apply
 
-    def apply(grads: list[Any], trainable_variables: Any = None) -> Any:
+class GradientSync:
+    """Averages gradients over all ranks inside ``optimizer.apply``.
+
+    Keras' torch ``train_step`` runs ``loss.backward()`` and then hands the gradients to
+    ``optimizer.apply``: replacing ``apply`` on the optimizer instance is the one place where
+    every rank's step can be made the same without changing the user's model or train step.
+    ``close`` puts the optimizer back (the model is per run, but a wrapped method would keep
+    this object, and its buffers, alive for as long as the model is).
+    """
+
+    def __init__(self, world: int) -> None:
+        self.world = world
+        self.optimizer: Any = None
+
+    def attach(self, optimizer: Any) -> None:
+        original_apply, original_scale = optimizer.apply, optimizer.scale_loss
+
+        def apply(grads: list[Any], trainable_variables: Any = None) -> Any:
+            variables = trainable_variables
+            if variables is None:
+                variables = getattr(optimizer, "_trainable_variables", None) or []
+            return original_apply(self.average(list(grads), list(variables)), trainable_variables)
+
+        def scale_loss(loss: Any) -> Any:
+            self.arm()
+            return original_scale(loss)
+
+        optimizer.apply, optimizer.scale_loss = apply, scale_loss
+        self.optimizer = optimizer
+
+    def arm(self) -> None:
+        """Keras' ``train_step`` scales the loss just before ``backward``: the signal that the
+        next backward is a training step's (a subclass may start reducing during it)."""
+
+    def average(self, grads: list[Any], variables: list[Any]) -> list[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Restore the optimizer's own methods (instance attributes shadow the class's)."""
+        if self.optimizer is not None:
+            for name in ("apply", "scale_loss"):
+                self.optimizer.__dict__.pop(name, None)
+            self.optimizer = None
+
+
+class FlatSync(GradientSync):
+    """One all-reduce of all gradients, concatenated, after the whole backward pass.
+
+    Ranks whose grads are None for different variables would reduce buffers of different sizes:
+    only a model whose missing gradients are the same on every rank is safe here.
+    """
+
+    def average(self, grads: list[Any], variables: list[Any]) -> list[Any]:
+        import torch
+        import torch.distributed as dist
+
         present = [g for g in grads if g is not None]
         if present:
             flat = torch.cat([g.reshape(-1) for g in present])
             dist.all_reduce(flat)
-            flat /= world
+            flat /= self.world
             offset = 0
             for g in present:
                 n = g.numel()
                 g.copy_(flat[offset : offset + n].view_as(g))
                 offset += n
-        return original(grads, trainable_variables)
+        return grads
 
-    optimizer.apply = apply
+
+def _group(params: list[Any], order: list[int], first_cap: int, cap: int) -> list[list[int]]:
+    """Split ``order`` (indices into ``params``) into runs of one dtype and device, each up to
+    its cap in bytes (the first run ``first_cap``; a variable over the cap is a run alone).
+
+    Every rank computes the same runs from the same model, so every rank issues the same
+    all-reduces in the same order: gloo and NCCL match collectives by order, not by name.
+    """
+    groups: list[list[int]] = []
+    size = 0
+    for j in order:
+        p = params[j]
+        nbytes = p.numel() * p.element_size()
+        limit = first_cap if len(groups) == 1 else cap
+        head = params[groups[-1][0]] if groups else None
+        fits = head is not None and (head.dtype, head.device) == (p.dtype, p.device)
+        if fits and size + nbytes <= limit:
+            groups[-1].append(j)
+            size += nbytes
+        else:
+            groups.append([j])
+            size = nbytes
+    return groups
+
+
+class _Bucket:
+    """Gradients of consecutive variables (in backward order) reduced as one flat buffer.
+
+    The buffer's tail holds one count per variable (1 where this rank has a gradient): every
+    rank reduces the same number of elements whichever gradients it lacks, and after the
+    reduce a rank that lacks one learns whether any rank had it, without another collective.
+    The buffer is allocated once, so steps do not allocate (nor grow) memory for it.
+    """
+
+    def __init__(self, params: list[Any], index: list[int]) -> None:
+        import torch
+
+        kind = {"dtype": params[0].dtype, "device": params[0].device}
+        self.params = params
+        self.index = index  # each variable's position in the list that apply receives
+        self.sizes = [p.numel() for p in params]
+        self.numel = sum(self.sizes)
+        self.buffer = torch.empty(self.numel + len(params), **kind)
+        self.ones = torch.ones(len(params), **kind)
+        self.reset()
+
+    def reset(self) -> None:
+        self.arrived = [False] * len(self.params)
+        self.waiting = len(self.params)
+        self.sent: list[Any] | None = None  # the gradient tensors the buffer was filled from
+        self.work: Any = None
+
+    def launch(self, grads: list[Any]) -> None:
+        """Fill the buffer from ``grads`` (None: this rank has none) and start its all-reduce."""
+        import torch
+        import torch.distributed as dist
+
+        kind = {"dtype": self.buffer.dtype, "device": self.buffer.device}
+        parts = [
+            torch.zeros(n, **kind) if g is None else g.reshape(-1)
+            for g, n in zip(grads, self.sizes, strict=True)
+        ]
+        if all(g is not None for g in grads):
+            flags = self.ones
+        else:
+            flags = torch.tensor([float(g is not None) for g in grads], **kind)
+        torch.cat([*parts, flags], out=self.buffer)
+        self.sent = grads
+        self.work = dist.all_reduce(self.buffer, async_op=True)
+
+    def finish(self, out: list[Any], world: int) -> None:
+        """Wait for the all-reduce and write the averages into ``out`` (the list for apply):
+        into the gradient tensors themselves, or, for a gradient this rank lacks but another
+        rank has, a new tensor (every rank then updates that variable alike)."""
+        import torch
+
+        self.work.wait()
+        sums = self.buffer[: self.numel].split(self.sizes)
+        for i, (j, total) in enumerate(zip(self.index, sums, strict=True)):
+            if out[j] is not None:  # divide and write back in one pass over the memory
+                torch.div(total.view_as(out[j]), world, out=out[j])
+            elif self.buffer[self.numel + i].item() > 0:  # a device sync, only on this path
+                out[j] = total.view_as(self.params[i]) / world
+        self.reset()
+
+
+class BucketedSync(GradientSync):
+    """Bucketed all-reduces started during backward, as each bucket's gradients are ready.
+
+    Buckets follow the trainable variables in reverse (backward produces the last layers'
+    gradients first) and launch strictly in order, bucket k only after buckets < k, so the
+    collectives match across ranks whatever order hooks fire in. Hooks (``post accumulate
+    grad`` on each variable's ``torch.nn.Parameter``) are registered once per plan, not per
+    step. They act only between ``scale_loss`` (Keras' train step calls it just before
+    ``backward``) and ``apply``: a backward elsewhere (a user's callback on one rank) must not
+    start collectives the other ranks never join. Whatever did not leave during backward
+    (gradients that never came, a train step that never scales its loss) leaves in ``apply``.
+    """
+
+    def __init__(self, world: int, cap_mb: float, first_cap_mb: float) -> None:
+        super().__init__(world)
+        self.cap, self.first_cap = int(cap_mb * 2**20), int(first_cap_mb * 2**20)
+        self.key: tuple[int, ...] | None = None
+        self.buckets: list[_Bucket] = []
+        self.where: dict[int, tuple[int, int]] = {}  # id(parameter) -> (bucket, slot)
+        self.handles: list[Any] = []
+        self.launched = 0  # buckets launched this step, always a prefix
+        self.armed = False
+        self.stale = False  # a gradient changed after its bucket left (a second backward)
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def _on_grad(self, param: Any) -> None:
+        """A parameter's gradient is complete: launch every bucket, in order, that is full."""
+        if not self.armed:
+            return
+        k, i = self.where[id(param)]
+        bucket = self.buckets[k]
+        if k < self.launched:
+            self.stale = True
+        elif not bucket.arrived[i]:
+            bucket.arrived[i] = True
+            bucket.waiting -= 1
+            while self.launched < len(self.buckets) and self.buckets[self.launched].waiting == 0:
+                ready = self.buckets[self.launched]
+                ready.launch([p.grad for p in ready.params])
+                self.launched += 1
+
+    def average(self, grads: list[Any], variables: list[Any]) -> list[Any]:
+        key = tuple(map(id, variables))
+        if key != self.key:  # first step, or the trainable variables changed
+            self._discard()
+            self._plan(variables, key)
+        elif self.stale or not self._sent_these(grads):
+            self._discard()  # the same on every rank: it depends on the train step's code
+        for bucket in self.buckets[self.launched :]:
+            bucket.launch([grads[j] for j in bucket.index])
+        out = list(grads)
+        for bucket in self.buckets:
+            bucket.finish(out, self.world)
+        self.launched, self.armed, self.stale = 0, False, False
+        return out
+
+    def _sent_these(self, grads: list[Any]) -> bool:
+        """Whether the buckets that left during backward hold the gradients apply was given
+        (a custom train step may hand apply other tensors than ``.grad``)."""
+        return all(
+            bucket.sent[i] is grads[j]
+            for bucket in self.buckets[: self.launched]
+            for i, j in enumerate(bucket.index)
+        )
+
+    def _discard(self) -> None:
+        """Let this step's launched all-reduces complete (every rank issued them) and
+        forget them, so the step is reduced again from scratch."""
+        for bucket in self.buckets[: self.launched]:
+            bucket.work.wait()
+            bucket.reset()
+        self.launched, self.stale = 0, False
+
+    def _plan(self, variables: list[Any], key: tuple[int, ...]) -> None:
+        """Buckets and hooks for these variables (the hooks of an earlier plan removed)."""
+        import torch
+
+        self._unhook()
+        params = [v.value for v in variables]
+        groups = _group(params, list(reversed(range(len(params)))), self.first_cap, self.cap)
+        self.buckets = [_Bucket([params[j] for j in g], g) for g in groups]
+        self.where = {id(params[j]): (k, i) for k, g in enumerate(groups) for i, j in enumerate(g)}
+        self.handles = [
+            p.register_post_accumulate_grad_hook(self._on_grad)
+            for p in params
+            if isinstance(p, torch.nn.Parameter) and p.requires_grad
+        ]
+        self.key = key
+
+    def _unhook(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def close(self) -> None:
+        """Remove the hooks and drop the buffers: the Dask worker runs the next run's ranks,
+        and a hook left on a parameter would keep this object alive and fire in them."""
+        self._unhook()
+        self.buckets, self.where, self.key = [], {}, None
+        super().close()
+
+
+def _average_gradients(optimizer: Any, world: int) -> GradientSync:
+    """Make ``optimizer.apply`` average gradients over all ranks first; ``close()`` undoes it."""
+    if GRADIENT_SYNC == "flat":
+        sync: GradientSync = FlatSync(world)
+    elif GRADIENT_SYNC == "bucketed":
+        sync = BucketedSync(world, BUCKET_CAP_MB, FIRST_BUCKET_CAP_MB)
+    else:
+        raise ValueError(f"GRADIENT_SYNC must be 'bucketed' or 'flat', got {GRADIENT_SYNC!r}")
+    sync.attach(optimizer)
+    return sync
 
 
 def _broadcast_weights(model: Any) -> None:
@@ -157,6 +416,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
     if config.get("precision") == "mixed":
         policy = "mixed_float16" if ctx.device.startswith("cuda") else "mixed_bfloat16"
         keras.mixed_precision.set_global_policy(policy)
+    sync: GradientSync | None = None
     try:
         model = cloudpickle.loads(config["model_fn"])()
         check_compiled(model)
@@ -174,7 +434,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
             inputs.update(x=x, y=y)
         if ctx.world_size > 1:
             _broadcast_weights(model)
-            _average_gradients(model.optimizer, ctx.world_size)
+            sync = _average_gradients(model.optimizer, ctx.world_size)
         initial_epoch = 0
         state = ctx.checkpoint()
         if state is not None:
@@ -195,6 +455,8 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
             verbose=0,
         )
     finally:
+        if sync is not None:
+            sync.close()
         if config.get("precision") == "mixed":
             keras.mixed_precision.set_global_policy("float32")
     weights = model.get_weights()

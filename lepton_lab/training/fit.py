@@ -327,6 +327,9 @@ def fit(
             backend or "torch",
         )
         rank_fn, model_fn = keras_rank, fn
+        if backend != "tensorflow" and "x" in rank_config:
+            # the arrays reach the ranks as staged shards (``staging``), not in every task
+            arrays = (rank_config.pop("x"), rank_config.pop("y"))
         if backend == "tensorflow":
             from lepton_lab.training.tf_keras_loop import tf_keras_rank
 

@@ -154,63 +154,77 @@ def _group(params: list[Any], order: list[int], first_cap: int, cap: int) -> lis
 
 
 class _Bucket:
-    """Gradients of consecutive variables (in backward order) reduced as one flat buffer.
+    """Gradients of consecutive variables (in backward order), all-reduced together.
 
-    The buffer's tail holds one count per variable (1 where this rank has a gradient): every
-    rank reduces the same number of elements whichever gradients it lacks, and after the
-    reduce a rank that lacks one learns whether any rank had it, without another collective.
-    The buffer is allocated once, so steps do not allocate (nor grow) memory for it.
+    A bucket of one variable reduces its gradient tensor in place (no copy in or out, as
+    DDP's ``gradient_as_bucket_view`` saves); a bucket of several is copied into one flat
+    buffer, allocated once (steps neither allocate nor grow memory for it). The last bucket
+    also carries ``flags`` presence counts, one per variable (1 where a rank has a gradient),
+    so that a rank that lacks a gradient learns whether any rank had one without another
+    collective; every rank reduces the same number of elements whichever gradients it lacks.
     """
 
-    def __init__(self, params: list[Any], index: list[int]) -> None:
+    def __init__(self, params: list[Any], index: list[int], offset: int, flags: int) -> None:
         import torch
 
-        kind = {"dtype": params[0].dtype, "device": params[0].device}
         self.params = params
         self.index = index  # each variable's position in the list that apply receives
+        self.offset = offset  # the position of its first variable in the presence counts
+        self.kind = {"dtype": params[0].dtype, "device": params[0].device}
         self.sizes = [p.numel() for p in params]
         self.numel = sum(self.sizes)
-        self.buffer = torch.empty(self.numel + len(params), **kind)
-        self.ones = torch.ones(len(params), **kind)
+        self.flags = flags
+        alone = len(params) == 1 and not flags
+        self.buffer = None if alone else torch.empty(self.numel + flags, **self.kind)
         self.reset()
 
     def reset(self) -> None:
         self.arrived = [False] * len(self.params)
         self.waiting = len(self.params)
-        self.sent: list[Any] | None = None  # the gradient tensors the buffer was filled from
+        self.sent: list[Any] | None = None  # the gradient tensors it was launched with
+        self.tensor: Any = None  # what is being reduced: a gradient itself, or a buffer
         self.work: Any = None
 
-    def launch(self, grads: list[Any]) -> None:
-        """Fill the buffer from ``grads`` (None: this rank has none) and start its all-reduce."""
+    def launch(self, grads: list[Any], flags: Any = None) -> None:
+        """Start the all-reduce of ``grads`` (None: this rank has none: zeros go instead)."""
         import torch
         import torch.distributed as dist
 
-        kind = {"dtype": self.buffer.dtype, "device": self.buffer.device}
-        parts = [
-            torch.zeros(n, **kind) if g is None else g.reshape(-1)
-            for g, n in zip(grads, self.sizes, strict=True)
-        ]
-        if all(g is not None for g in grads):
-            flags = self.ones
-        else:
-            flags = torch.tensor([float(g is not None) for g in grads], **kind)
-        torch.cat([*parts, flags], out=self.buffer)
         self.sent = grads
-        self.work = dist.all_reduce(self.buffer, async_op=True)
+        alone = grads[0] if self.buffer is None else None
+        if alone is not None and alone.is_contiguous():
+            self.tensor = alone
+        else:
+            parts = [
+                torch.zeros(n, **self.kind) if g is None else g.reshape(-1)
+                for g, n in zip(grads, self.sizes, strict=True)
+            ]
+            buffer = (
+                self.buffer if self.buffer is not None else torch.empty(self.numel, **self.kind)
+            )
+            self.tensor = torch.cat([*parts, flags] if self.flags else parts, out=buffer)
+        self.work = dist.all_reduce(self.tensor, async_op=True)
 
-    def finish(self, out: list[Any], world: int) -> None:
-        """Wait for the all-reduce and write the averages into ``out`` (the list for apply):
-        into the gradient tensors themselves, or, for a gradient this rank lacks but another
-        rank has, a new tensor (every rank then updates that variable alike)."""
+    def counts(self) -> list[float]:
+        """The presence counts this (last) bucket carried: a device sync on a GPU."""
+        return self.tensor[self.numel :].tolist()
+
+    def write(self, out: list[Any], world: int, counts: list[float] | None) -> None:
+        """Put the averages into ``out`` (the list apply gets): into the gradient tensors
+        themselves, or, for a gradient this rank lacks that another rank has, a new tensor
+        (every rank then updates that variable alike). ``counts`` is None when this rank
+        lacks no gradient."""
         import torch
 
-        self.work.wait()
-        sums = self.buffer[: self.numel].split(self.sizes)
-        for i, (j, total) in enumerate(zip(self.index, sums, strict=True)):
-            if out[j] is not None:  # divide and write back in one pass over the memory
-                torch.div(total.view_as(out[j]), world, out=out[j])
-            elif self.buffer[self.numel + i].item() > 0:  # a device sync, only on this path
-                out[j] = total.view_as(self.params[i]) / world
+        if self.tensor is self.sent[0]:  # reduced in place
+            self.tensor.div_(world)
+        else:
+            sums = self.tensor[: self.numel].split(self.sizes)
+            for i, (j, total) in enumerate(zip(self.index, sums, strict=True)):
+                if out[j] is not None:  # divide and write back in one pass over the memory
+                    torch.div(total.view_as(out[j]), world, out=out[j])
+                elif counts is not None and counts[self.offset + i] > 0:
+                    out[j] = total.view_as(self.params[i]) / world
         self.reset()
 
 
@@ -253,9 +267,7 @@ class BucketedSync(GradientSync):
             bucket.arrived[i] = True
             bucket.waiting -= 1
             while self.launched < len(self.buckets) and self.buckets[self.launched].waiting == 0:
-                ready = self.buckets[self.launched]
-                ready.launch([p.grad for p in ready.params])
-                self.launched += 1
+                self._launch(self.buckets[self.launched], [p.grad for p in bucket.params])
 
     def average(self, grads: list[Any], variables: list[Any]) -> list[Any]:
         key = tuple(map(id, variables))
@@ -265,12 +277,29 @@ class BucketedSync(GradientSync):
         elif self.stale or not self._sent_these(grads):
             self._discard()  # the same on every rank: it depends on the train step's code
         for bucket in self.buckets[self.launched :]:
-            bucket.launch([grads[j] for j in bucket.index])
+            self._launch(bucket, [grads[j] for j in bucket.index])
+        for bucket in self.buckets:
+            bucket.work.wait()
+        counts = self.buckets[-1].counts() if any(g is None for g in grads) else None
         out = list(grads)
         for bucket in self.buckets:
-            bucket.finish(out, self.world)
+            bucket.write(out, self.world, counts)
         self.launched, self.armed, self.stale = 0, False, False
         return out
+
+    def _launch(self, bucket: _Bucket, grads: list[Any]) -> None:
+        """Launch the next bucket; the last one carries every variable's presence count."""
+        import torch
+
+        flags = None
+        if bucket is self.buckets[-1]:
+            sent = [g for b in self.buckets[:-1] for g in b.sent] + grads
+            if all(g is not None for g in sent):
+                flags = self.ones
+            else:
+                flags = torch.tensor([float(g is not None) for g in sent], **bucket.kind)
+        bucket.launch(grads, flags)
+        self.launched += 1
 
     def _sent_these(self, grads: list[Any]) -> bool:
         """Whether the buckets that left during backward hold the gradients apply was given
@@ -296,7 +325,13 @@ class BucketedSync(GradientSync):
         self._unhook()
         params = [v.value for v in variables]
         groups = _group(params, list(reversed(range(len(params)))), self.first_cap, self.cap)
-        self.buckets = [_Bucket([params[j] for j in g], g) for g in groups]
+        offsets = [sum(len(g) for g in groups[:k]) for k in range(len(groups))]
+        flags = [0] * (len(groups) - 1) + [len(params)]
+        self.buckets = [
+            _Bucket([params[j] for j in g], g, offset, n)
+            for g, offset, n in zip(groups, offsets, flags, strict=True)
+        ]
+        self.ones = torch.ones(len(params), **self.buckets[-1].kind)
         self.where = {id(params[j]): (k, i) for k, g in enumerate(groups) for i, j in enumerate(g)}
         self.handles = [
             p.register_post_accumulate_grad_hook(self._on_grad)
@@ -339,16 +374,11 @@ def _broadcast_weights(model: Any) -> None:
 
 
 def equal_shard(ctx: TrainContext, x: Any, y: Any) -> tuple[Any, Any]:
-    """Every rank gets the same number of samples: an uneven batch count would leave one
-    rank waiting in a collective that the others never enter."""
-    import numpy as np
+    """This rank's rows of whole ``(x, y)`` arrays (``staging.take_rows``), for the ranks
+    that get the whole arrays (TensorFlow processes)."""
+    from lepton_lab.training.staging import take_rows
 
-    y = np.asarray(y)
-    n = len(y) // ctx.world_size
-    index = np.arange(ctx.rank, len(y), ctx.world_size)[:n]
-    if isinstance(x, dict):
-        return {k: np.asarray(v)[index] for k, v in x.items()}, y[index]
-    return np.asarray(x)[index], y[index]
+    return take_rows(x, y, ctx.rank, ctx.world_size)
 
 
 def _dataset_shard(ctx: TrainContext, dataset: Any, batch_size: int) -> Any:
@@ -430,7 +460,7 @@ def keras_rank(config: dict[str, Any]) -> dict[str, Any]:
                 "x": _dataset_shard(ctx, cloudpickle.loads(config["dataset"]), config["batch_size"])
             }
         else:
-            x, y = equal_shard(ctx, config["x"], config["y"])
+            x, y = ctx.data  # this rank's shard, staged by the driver (training/staging.py)
             inputs.update(x=x, y=y)
         if ctx.world_size > 1:
             _broadcast_weights(model)

@@ -60,14 +60,18 @@ def rank_data(spec: dict[str, Any], rank: int, world: int) -> Any:
     if spec.get("data_shard") is not None:
         return spec["data_shard"]
     if spec.get("data") is not None:
-        x, y = spec["data"]
-        import numpy as np
-
-        rows = equal_rows(len(y), rank, world)
-        if isinstance(x, dict):
-            return {k: np.asarray(v)[rows] for k, v in x.items()}, np.asarray(y)[rows]
-        return np.asarray(x)[rows], np.asarray(y)[rows]
+        return take_rows(*spec["data"], rank, world)
     return None
+
+
+def take_rows(x: Any, y: Any, rank: int, world: int) -> tuple[Any, Any]:
+    """This rank's rows (``equal_rows``) of whole ``(x, y)`` arrays, ``x`` maybe a dict."""
+    import numpy as np
+
+    rows = equal_rows(len(y), rank, world)
+    if isinstance(x, dict):
+        return {k: np.asarray(v)[rows] for k, v in x.items()}, np.asarray(y)[rows]
+    return np.asarray(x)[rows], np.asarray(y)[rows]
 
 
 def equal_rows(n: int, rank: int, world: int) -> slice:

@@ -267,7 +267,8 @@ class BucketedSync(GradientSync):
             bucket.arrived[i] = True
             bucket.waiting -= 1
             while self.launched < len(self.buckets) and self.buckets[self.launched].waiting == 0:
-                self._launch(self.buckets[self.launched], [p.grad for p in bucket.params])
+                ready = self.buckets[self.launched]
+                self._launch(ready, [p.grad for p in ready.params])
 
     def average(self, grads: list[Any], variables: list[Any]) -> list[Any]:
         key = tuple(map(id, variables))

@@ -44,30 +44,32 @@ def digits():
     return digits_arrays()
 
 
+def seeded_dense(units: int, seed: int, **kwargs):
+    """Unseeded initializers draw from Python's global ``random``, which the worker's other
+    threads also draw from: ``set_random_seed`` alone does not fix a run's initial weights."""
+    import keras
+
+    init = keras.initializers.GlorotUniform(seed=seed)
+    return keras.layers.Dense(units, kernel_initializer=init, **kwargs)
+
+
 def several_buckets_model():
     """Gradients of two dtypes (a bfloat16 layer among float32 ones), non-trainable weights
     (a frozen layer) and a LossScaleOptimizer, as mixed precision on a GPU has.
 
     Not batch norm: its moving statistics follow each rank's own batches, in the flat mode as
-    well (nothing syncs non-trainable weights), so whole-model hashes would differ. Seeded
-    initializers: unseeded ones draw from Python's global ``random``, which the worker's other
-    threads also draw from, so ``set_random_seed`` alone does not fix a run's initial weights.
+    well (nothing syncs non-trainable weights), so whole-model hashes would differ.
     """
     import keras
 
     keras.utils.set_random_seed(0)
-
-    def dense(units, seed, **kwargs):
-        init = keras.initializers.GlorotUniform(seed=seed)
-        return keras.layers.Dense(units, kernel_initializer=init, **kwargs)
-
     model = keras.Sequential(
         [
             keras.Input((64,)),
-            dense(48, 1, activation="relu"),
-            dense(48, 2, activation="relu", trainable=False),
-            dense(32, 3, activation="relu", dtype="bfloat16"),
-            dense(10, 4, dtype="float32"),
+            seeded_dense(48, 1, activation="relu"),
+            seeded_dense(48, 2, activation="relu", trainable=False),
+            seeded_dense(32, 3, activation="relu", dtype="bfloat16"),
+            seeded_dense(10, 4, dtype="float32"),
         ]
     )
     model.compile(
@@ -78,33 +80,50 @@ def several_buckets_model():
     return model
 
 
-def unused_branch_model():
-    """A layer whose weights get no gradient: its output never reaches the loss."""
+def branch_model(used_on_rank: int | None):
+    """A model with a branch that only rank ``used_on_rank`` adds to its output (None: no
+    rank), so the branch's weights get a gradient there and None elsewhere."""
     import keras
 
-    class UnusedBranch(keras.Model):
+    import lepton_lab as ll
+
+    try:
+        uses_branch = ll.context().rank == used_on_rank
+    except RuntimeError:  # the kernel's check of model_fn, outside any rank
+        uses_branch = False
+
+    class Branches(keras.Model):
         def __init__(self):
             super().__init__()
-            self.hidden = keras.layers.Dense(32, activation="relu")
-            self.unused = keras.layers.Dense(32)
-            self.out = keras.layers.Dense(10)
+            self.hidden = seeded_dense(32, 1, activation="relu")
+            self.branch = seeded_dense(10, 2)
+            self.out = seeded_dense(10, 3)
 
         def build(self, input_shape):
             self.hidden.build(input_shape)
-            self.unused.build(input_shape)
+            self.branch.build(input_shape)
             self.out.build((None, 32))
 
         def call(self, x):
-            return self.out(self.hidden(x))
+            y = self.out(self.hidden(x))
+            return y + self.branch(x) if uses_branch else y
 
     keras.utils.set_random_seed(0)
-    model = UnusedBranch()
+    model = Branches()
     model.build((None, 64))
     model.compile(
         optimizer=keras.optimizers.Adam(0.01),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     return model
+
+
+def unused_branch_model():
+    return branch_model(None)
+
+
+def rank0_branch_model():
+    return branch_model(0)
 
 
 def small_model():
@@ -230,15 +249,24 @@ def test_hooks_do_not_pile_up_nor_memory_grow_over_2000_steps_and_go_at_the_end(
     assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
 
 
-def test_a_layer_without_gradients_is_skipped_alike_on_every_rank(fit, sync, digits):
-    sync("bucketed")
+@pytest.mark.parametrize(
+    "model_fn,branch_trains", [(unused_branch_model, False), (rank0_branch_model, True)]
+)
+def test_gradients_missing_on_some_ranks_are_handled_alike(
+    fit, sync, digits, model_fn, branch_trains
+):
+    """No rank has the branch's gradients: they stay None and the branch never moves. Only
+    rank 0 has them: rank 1 contributes zeros and applies the same average as rank 0. Tiny
+    buckets put the branch's kernel in a bucket of its own (reduced in place where present)."""
+    sync("bucketed", TINY_CAP_MB)
     x, y, *_ = digits
-    run = fit(unused_branch_model, data=(x, y), epochs=3, batch_size=32, workers=2, wait=True)
+    run = fit(model_fn, data=(x, y), epochs=3, batch_size=32, workers=2, wait=True)
     assert run.status == "completed", run.error
     first, second = run.result
     assert first["weights_sha"] == second["weights_sha"]
     assert first["history"]["loss"][-1] < first["history"]["loss"][0]
-    # the unused layer's kernel and bias (weights 2 and 3) never move; the others train
-    initial = unused_branch_model().get_weights()
+    # weights 2 and 3 are the branch's kernel and bias; the others always train
+    initial = model_fn().get_weights()
     for i, (before, after) in enumerate(zip(initial, first["weights"], strict=True)):
-        assert np.array_equal(before, after) == (i in (2, 3)), i
+        moved = not np.array_equal(before, after)
+        assert moved == (branch_trains or i not in (2, 3)), i

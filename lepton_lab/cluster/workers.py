@@ -39,27 +39,32 @@ class LabNanny(Nanny):
     """A Dask nanny whose workers keep glibc's allocator defaults, and which leaves the
     environment of the process that runs it (the lab server, a script) as it found it.
 
-    A ``MALLOC_TRIM_THRESHOLD_`` that the user set in the environment themselves is kept.
+    Its workers start without ``MALLOC_TRIM_THRESHOLD_`` even when this process has one: a
+    value there is as likely to be what another cluster's nanny left as a choice of the user's.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in ALLOCATOR_VARIABLES:
-            if name not in os.environ:
-                self.pre_spawn_env.pop(name, None)
-                self.env.pop(name, None)
+            self.pre_spawn_env.pop(name, None)
+            self.env.pop(name, None)
 
     async def instantiate(self) -> Any:
         # Nanny.instantiate -> WorkerProcess.start does os.environ.update(pre_spawn_env)
         # before spawning (and on every restart): undo it once the child has its copy. Nannies
         # start concurrently, so the environment from before the first of them is restored
         # when the last one is done.
+        # The allocator variables are also taken out of this process's environment while
+        # it spawns: a worker inherits it, and another Dask cluster's nanny in this process
+        # may have left Dask's value there (distributed's own LocalCluster does).
+        names = [*self.pre_spawn_env, *ALLOCATOR_VARIABLES]
         with _spawning.lock:
             if _spawning.count == 0:
-                _spawning.saved = {name: os.environ.get(name) for name in self.pre_spawn_env}
-            else:
-                for name in self.pre_spawn_env:
-                    _spawning.saved.setdefault(name, os.environ.get(name))
+                _spawning.saved = {}
+            for name in names:
+                _spawning.saved.setdefault(name, os.environ.get(name))
+            for name in ALLOCATOR_VARIABLES:
+                os.environ.pop(name, None)
             _spawning.count += 1
         try:
             return await super().instantiate()
@@ -123,11 +128,7 @@ def keep_allocator_defaults() -> None:
     import dask.config
 
     dask.config.set(
-        {
-            f"distributed.nanny.pre-spawn-environ.{name}": None
-            for name in ALLOCATOR_VARIABLES
-            if name not in os.environ
-        }
+        {f"distributed.nanny.pre-spawn-environ.{name}": None for name in ALLOCATOR_VARIABLES}
     )
 
 

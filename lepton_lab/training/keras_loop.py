@@ -13,6 +13,7 @@ each other in the same workers (process groups are created and destroyed per att
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -208,6 +209,15 @@ class _Bucket:
             self.tensor = torch.cat([*parts, flags] if self.flags else parts, out=buffer)
         self.work = dist.all_reduce(self.tensor, async_op=True)
 
+    def settle(self, world: int) -> None:
+        """Wait for the all-reduce and leave a gradient reduced in place as the average, the
+        same on every rank, so that reducing it again (after a discarded step) still averages
+        (a second reduce of equal values is that value times ``world``)."""
+        self.work.wait()
+        if self.tensor is self.sent[0]:
+            self.tensor.div_(world)
+        self.reset()
+
     def counts(self) -> list[float]:
         """The presence counts this (last) bucket carried: a device sync on a GPU."""
         return self.tensor[self.numel :].tolist()
@@ -242,6 +252,8 @@ class BucketedSync(GradientSync):
     ``backward``) and ``apply``: a backward elsewhere (a user's callback on one rank) must not
     start collectives the other ranks never join. Whatever did not leave during backward
     (gradients that never came, a train step that never scales its loss) leaves in ``apply``.
+    A second backward into a gradient already sent is refused: a rank cannot know whether its
+    peers' gradients changed too, so no repair would be the same on every rank.
     """
 
     def __init__(self, world: int, cap_mb: float, first_cap_mb: float) -> None:
@@ -253,7 +265,6 @@ class BucketedSync(GradientSync):
         self.handles: list[Any] = []
         self.launched = 0  # buckets launched this step, always a prefix
         self.armed = False
-        self.stale = False  # a gradient changed after its bucket left (a second backward)
 
     def arm(self) -> None:
         self.armed = True
@@ -264,9 +275,7 @@ class BucketedSync(GradientSync):
             return
         k, i = self.where[id(param)]
         bucket = self.buckets[k]
-        if k < self.launched:
-            self.stale = True
-        elif not bucket.arrived[i]:
+        if not bucket.arrived[i]:
             bucket.arrived[i] = True
             bucket.waiting -= 1
             while self.launched < len(self.buckets) and self.buckets[self.launched].waiting == 0:
@@ -278,7 +287,7 @@ class BucketedSync(GradientSync):
         if key != self.key:  # first step, or the trainable variables changed
             self._discard()
             self._plan(variables, key)
-        elif self.stale or not self._sent_these(grads):
+        elif not self._sent_these(grads):
             self._discard()  # the same on every rank: it depends on the train step's code
         for bucket in self.buckets[self.launched :]:
             self._launch(bucket, [grads[j] for j in bucket.index])
@@ -288,7 +297,7 @@ class BucketedSync(GradientSync):
         out = list(grads)
         for bucket in self.buckets:
             bucket.write(out, self.world, counts)
-        self.launched, self.armed, self.stale = 0, False, False
+        self.launched, self.armed = 0, False
         return out
 
     def _launch(self, bucket: _Bucket, grads: list[Any]) -> None:
@@ -318,9 +327,20 @@ class BucketedSync(GradientSync):
         """Let this step's launched all-reduces complete (every rank issued them) and
         forget them, so the step is reduced again from scratch."""
         for bucket in self.buckets[: self.launched]:
-            bucket.work.wait()
-            bucket.reset()
-        self.launched, self.stale = 0, False
+            bucket.settle(self.world)
+        self.launched = 0
+
+    def _refuse_late(self, key: int, grad: Any) -> None:
+        """Runs before a gradient is accumulated into ``.grad``: one whose bucket is already
+        being reduced (a second backward in one step) would race the in-place all-reduce."""
+        if self.where[key][0] < self.launched:
+            raise RuntimeError(
+                "a gradient arrived after its bucket's all-reduce had started: this train "
+                "step runs backward more than once per optimizer step, which the bucketed "
+                "gradient sync does not support: set "
+                "lepton_lab.training.keras_loop.GRADIENT_SYNC = 'flat' in the workers "
+                "(client.run) for such a model"
+            )
 
     def _plan(self, variables: list[Any], key: tuple[int, ...]) -> None:
         """Buckets and hooks for these variables (the hooks of an earlier plan removed)."""
@@ -337,10 +357,10 @@ class BucketedSync(GradientSync):
         ]
         self.ones = torch.ones(len(params), **self.buckets[-1].kind)
         self.where = {id(params[j]): (k, i) for k, g in enumerate(groups) for i, j in enumerate(g)}
-        self.handles = [
-            p.register_post_accumulate_grad_hook(self._on_grad)
-            for p in params
-            if isinstance(p, torch.nn.Parameter) and p.requires_grad
+        hooked = [p for p in params if isinstance(p, torch.nn.Parameter) and p.requires_grad]
+        self.handles = [p.register_post_accumulate_grad_hook(self._on_grad) for p in hooked]
+        self.handles += [
+            p.register_hook(functools.partial(self._refuse_late, id(p))) for p in hooked
         ]
         self.key = key
 

@@ -80,6 +80,43 @@ def several_buckets_model():
     return model
 
 
+def freeze_bfloat16_layer():
+    """From the second epoch on, the bfloat16 layer is frozen: the trainable variables change
+    in mid-run, and gradient sync must plan its buckets again. (Not the first layer: Keras
+    itself then stops updating this model, the layer after the frozen one being bfloat16.)"""
+    import keras
+
+    class Freeze(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                self.model.layers[2].trainable = False
+
+    return Freeze()
+
+
+def twice_backward_model():
+    """A custom train step that runs backward twice before one optimizer step."""
+    import keras
+
+    class TwiceBackward(keras.Sequential):
+        def train_step(self, data):
+            x, y = data
+            self.zero_grad()
+            for _ in range(2):
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+                self.optimizer.scale_loss(loss).backward()
+            variables = self.trainable_weights[:]
+            self.optimizer.apply([v.value.grad for v in variables], variables)
+            return {}
+
+    keras.utils.set_random_seed(0)
+    model = TwiceBackward([keras.Input((64,)), seeded_dense(10, 1)])
+    model.compile(
+        optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    return model
+
+
 def branch_model(used_on_rank: int | None):
     """A model with a branch that only rank ``used_on_rank`` adds to its output (None: no
     rank), so the branch's weights get a gradient there and None elsewhere."""
@@ -146,8 +183,11 @@ def small_model():
 
 
 def hook_count(model) -> int:
-    """Gradient hooks on the model's parameters (torch keeps them in a private dict)."""
-    return sum(len(v.value._post_accumulate_grad_hooks or {}) for v in model.trainable_variables)
+    """Gradient hooks on the model's parameters (torch keeps them in private dicts)."""
+    params = [v.value for v in model.trainable_variables]
+    return sum(
+        len(p._post_accumulate_grad_hooks or {}) + len(p._backward_hooks or {}) for p in params
+    )
 
 
 def sample(model) -> dict:
@@ -189,6 +229,9 @@ def after_run() -> dict:
 
 
 def test_bucketed_sync_matches_the_flat_all_reduce_over_several_buckets(fit, sync, digits):
+    """Also across a change of the trainable variables in mid-run (a layer frozen from epoch
+    2): the step that notices it discards the buckets sent during its backward (reduced in
+    place) and reduces the step again with new buckets."""
     import torch
 
     model = several_buckets_model()
@@ -209,6 +252,7 @@ def test_bucketed_sync_matches_the_flat_all_reduce_over_several_buckets(fit, syn
             batch_size=32,
             workers=2,
             precision="mixed",
+            callbacks=[freeze_bfloat16_layer],
             wait=True,
         )
         assert run.status == "completed", run.error
@@ -217,7 +261,8 @@ def test_bucketed_sync_matches_the_flat_all_reduce_over_several_buckets(fit, syn
         histories[mode] = first["history"]
     for name in ("loss", "accuracy"):
         np.testing.assert_allclose(histories["bucketed"][name], histories["flat"][name], rtol=1e-5)
-    assert histories["bucketed"]["loss"][-1] < histories["bucketed"]["loss"][0]
+    loss = histories["bucketed"]["loss"]
+    assert loss[2] < loss[1] < loss[0]  # it still learns once the layer is frozen
 
 
 def test_hooks_do_not_pile_up_nor_memory_grow_over_2000_steps_and_go_at_the_end(fit, sync, client):
@@ -238,9 +283,9 @@ def test_hooks_do_not_pile_up_nor_memory_grow_over_2000_steps_and_go_at_the_end(
     assert run.status == "completed", run.error
     for seen in client.run(after_run).values():
         assert seen["steps"] == 2000
-        # one hook per trainable variable (3 Dense layers: kernel and bias), step 200 as at
+        # two hooks per trainable variable (3 Dense layers: kernel and bias), step 200 as at
         # step 2000; and none left on the model once the run is over
-        assert seen["early"]["hooks"] == seen["end"]["hooks"] == 6
+        assert seen["early"]["hooks"] == seen["end"]["hooks"] == 2 * 6
         assert seen["hooks"] == 0 and not seen["apply_wrapped"]
         # a gradient-sized leak per step (~340 KB for this model's 85k parameters) would grow
         # ~600 MB over the 1800 steps; allocator and Python noise stays within a few MB
@@ -270,3 +315,12 @@ def test_gradients_missing_on_some_ranks_are_handled_alike(
     for i, (before, after) in enumerate(zip(initial, first["weights"], strict=True)):
         moved = not np.array_equal(before, after)
         assert moved == (branch_trains or i not in (2, 3)), i
+
+
+def test_a_second_backward_in_one_step_is_refused_with_a_clear_error(fit, sync, digits):
+    """Its gradient would be accumulated into a tensor being all-reduced in place."""
+    sync("bucketed", TINY_CAP_MB)
+    x, y, *_ = digits
+    run = fit(twice_backward_model, data=(x, y), epochs=1, batch_size=32, workers=2, wait=True)
+    assert run.status == "failed"
+    assert "runs backward more than once per optimizer step" in run.error

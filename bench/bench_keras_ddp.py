@@ -6,8 +6,8 @@ The same MLP (784 -> hidden -> hidden -> 10, plain SGD, the same per-rank batch 
 - baseline: a torch.nn model in a per-worker loop, ``ll.fit(loop, framework="torch")`` with
   ``ctx.prepare(model)`` (DistributedDataParallel over gloo when 2 workers);
 - the Keras model through ``ll.fit(model_fn, data=...)``, gradients averaged by bucketed
-  all-reduces started from gradient hooks (``keras_loop.GRADIENT_SYNC = "bucketed"``, now);
-- the same with one flat all-reduce after backward (``"flat"``, before).
+  all-reduces started from gradient hooks (``keras_loop.GRADIENT_SYNC = "bucketed"``);
+- the same with one flat all-reduce after backward (``"flat"``).
 Per-step times are taken inside the ranks: a Keras callback stamps every batch begin, the loop
 stamps every step; a run's figure is the median step of each epoch after the first (warm-up),
 median over those epochs. The table gives the median over repeats and, in brackets, the best
@@ -176,8 +176,8 @@ def report(args, results, caps, threads, default_cap) -> None:
     print(f"{'':<36}{'1 worker':>16}{'2 workers':>16}{'2 vs 1':>8}")
     labels = {
         "ddp": "baseline: torch loop (DDP at 2)",
-        "bucketed": "Keras path, bucketed sync (now)",
-        "flat": "Keras path, flat sync (before)",
+        "bucketed": "Keras path, bucketed sync",
+        "flat": "Keras path, flat sync",
     }
 
     def cell(row):

@@ -10,10 +10,10 @@ The lab's workers therefore start with glibc's defaults, and :class:`IdleTrim` g
 back the way Dask wanted, with ``malloc_trim(0)`` once a worker has gone idle, instead of on
 every ``free``.
 
-The nanny also writes those variables (and ``OMP_NUM_THREADS=1``...) into the *parent's*
-``os.environ`` before each spawn and never takes them back, so every process the lab server
-or a script starts afterwards (kernels, ``torchrun``, jobs) inherited them. :class:`LabNanny`
-restores the parent's environment once its worker has been spawned.
+The nanny also writes its ``pre-spawn-environ`` (``OMP_NUM_THREADS=1``...) into the *parent's*
+``os.environ`` before each spawn and never takes it back, so every process the lab server or a
+script started afterwards (kernels, ``torchrun``, jobs) inherited it. :class:`LabNanny` applies
+those variables only for the instant of its worker's spawn.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing.spawn
+import multiprocessing.util
 import os
 import threading
 from typing import Any
@@ -48,44 +49,33 @@ class LabNanny(Nanny):
         for name in ALLOCATOR_VARIABLES:
             self.pre_spawn_env.pop(name, None)
             self.env.pop(name, None)
+        # Nanny.instantiate -> WorkerProcess.start does os.environ.update(pre_spawn_env) and
+        # leaves it there until the next spawn. An empty dict makes that a no-op; the
+        # variables are set around the spawn itself instead (_spawn_with_worker_env).
+        self.spawn_env = dict(self.pre_spawn_env)
+        self.pre_spawn_env = {}
 
     async def instantiate(self) -> Any:
-        # Nanny.instantiate -> WorkerProcess.start does os.environ.update(pre_spawn_env)
-        # before spawning (and on every restart): undo it once the child has its copy. Nannies
-        # start concurrently, so the environment from before the first of them is restored
-        # when the last one is done.
-        # The allocator variables are also taken out of this process's environment while
-        # it spawns: a worker inherits it, and another Dask cluster's nanny in this process
-        # may have left Dask's value there (distributed's own LocalCluster does).
-        names = [*self.pre_spawn_env, *ALLOCATOR_VARIABLES]
         with _spawning.lock:
-            if _spawning.count == 0:
-                _spawning.saved = {}
-            for name in names:
-                _spawning.saved.setdefault(name, os.environ.get(name))
-            for name in ALLOCATOR_VARIABLES:
-                os.environ.pop(name, None)
             _spawning.count += 1
+            _spawning.env.update(self.spawn_env)
         try:
             return await super().instantiate()
         finally:
             with _spawning.lock:
                 _spawning.count -= 1
                 if _spawning.count == 0:
-                    for name, value in _spawning.saved.items():
-                        if value is None:
-                            os.environ.pop(name, None)
-                        else:
-                            os.environ[name] = value
+                    _spawning.env.clear()
 
 
 class _Spawning:
-    """How many LabNannies of this process are spawning, and the environment from before."""
+    """How many LabNannies of this process are starting a worker, and the variables their
+    workers must have from the first instruction (Dask's ``pre-spawn-environ``)."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.count = 0
-        self.saved: dict[str, str | None] = {}
+        self.env: dict[str, str] = {}
 
 
 _spawning = _Spawning()
@@ -116,10 +106,45 @@ def _skip_main_while_spawning(original: Any) -> Any:
     return get_preparation_data
 
 
+def _spawn_with_worker_env(original: Any) -> Any:
+    """Wrap multiprocessing's ``util.spawnv_passfds`` (the ``fork``/``exec`` of a spawned
+    child) so that a LabNanny's worker gets Dask's ``pre-spawn-environ`` and loses the
+    allocator variables, while this process's environment holds them only for the ``exec``.
+
+    Written by hand because a spawned child inherits ``os.environ`` as it is at ``exec``, and
+    neither multiprocessing nor Dask can pass an environment to it. Setting the variables for
+    the whole worker start, as the nanny does (then undoing it), left them in this process
+    for seconds, and for good whenever a start was abandoned mid-way.
+    """
+
+    def spawnv_passfds(path: Any, args: Any, passfds: Any) -> int:
+        if not _spawning.count:
+            return original(path, args, passfds)
+        with _spawning.lock:
+            names = [*_spawning.env, *ALLOCATOR_VARIABLES]
+            saved = {name: os.environ.get(name) for name in names}
+            os.environ.update(_spawning.env)
+            for name in ALLOCATOR_VARIABLES:
+                os.environ.pop(name, None)
+            try:
+                return original(path, args, passfds)
+            finally:
+                for name, value in saved.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
+
+    spawnv_passfds.lepton_lab_wrapped = True  # type: ignore[attr-defined]
+    return spawnv_passfds
+
+
 if not getattr(multiprocessing.spawn.get_preparation_data, "lepton_lab_wrapped", False):
     multiprocessing.spawn.get_preparation_data = _skip_main_while_spawning(
         multiprocessing.spawn.get_preparation_data
     )
+if not getattr(multiprocessing.util.spawnv_passfds, "lepton_lab_wrapped", False):
+    multiprocessing.util.spawnv_passfds = _spawn_with_worker_env(multiprocessing.util.spawnv_passfds)
 
 
 def keep_allocator_defaults() -> None:

@@ -37,6 +37,27 @@ def test_a_worker_restart_leaves_this_process_environment_alone(client, monkeypa
         assert env["MALLOC_TRIM_THRESHOLD_"] is None and env["OMP_NUM_THREADS"] == "1"
 
 
+def test_a_worker_start_left_unfinished_does_not_keep_dasks_variables_here(client, monkeypatch):
+    """A nanny whose worker start is abandoned mid-way (its cluster closed under it) once kept
+    the variables in this process for good: now they are only set for the spawn itself."""
+    from lepton_lab.cluster import workers
+
+    for name in NANNY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    with workers._spawning.lock:  # as if another LabNanny were still starting its worker
+        workers._spawning.count += 1
+    try:
+        worker = sorted(client.scheduler_info()["workers"])[0]
+        client.restart_workers([worker], timeout=60)
+        client.wait_for_workers(2, timeout=60)
+        assert _worker_env() == dict.fromkeys(NANNY_VARIABLES)
+    finally:
+        with workers._spawning.lock:
+            workers._spawning.count -= 1
+    for env in client.run(_worker_env).values():
+        assert env["MALLOC_TRIM_THRESHOLD_"] is None and env["OMP_NUM_THREADS"] == "1"
+
+
 _HELD: list = []
 
 

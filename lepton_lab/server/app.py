@@ -142,6 +142,7 @@ class LeptonLab(ExtensionApp):
                 "Lepton Lab: c.LeptonLab.%s is deprecated; use c.ClusterManager.%s", old, new
             )
         self.cluster_manager = self.cluster_manager_class(parent=self)
+        self._proxy_dashboard()
         runtime_dir = Path(self.serverapp.runtime_dir)
         runtime_dir.mkdir(parents=True, exist_ok=True)
         self.cluster_file = runtime_dir / f"lepton-lab-cluster-{os.getpid()}.json"
@@ -265,6 +266,19 @@ class LeptonLab(ExtensionApp):
                 "server_pid": os.getpid(),
             }
         )
+
+    def _proxy_dashboard(self) -> None:
+        """Dashboard links (status, sidebar, widgets, ``client.dashboard_link`` in kernels)
+        go through this server's URL, so they open where 127.0.0.1 is not the browser's
+        machine (Binder, JupyterHub): Dask formats its own ``distributed.dashboard.link``."""
+        import dask.config
+
+        from lepton_lab.cluster.dashboard import proxied_dashboard_link
+
+        link = proxied_dashboard_link(self.serverapp.base_url)
+        if link is not None:
+            self._export("DASK_DISTRIBUTED__DASHBOARD__LINK", link)
+            dask.config.set({"distributed.dashboard.link": link})
 
     def _export(self, name: str, value: str) -> None:
         """Set a variable for the kernels this server starts; undone when the server stops."""

@@ -18,22 +18,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from traitlets import Bool, Float, Integer, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
+from lepton_lab.cluster.errors import ClusterError
+from lepton_lab.cluster.factory import (
+    check_factory,
+    class_name,
+    factory_name,
+    start_factory_cluster,
+)
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
 from lepton_lab.cluster.scheduler import scheduler_identity
 
 log = logging.getLogger("lepton_lab.cluster")
 
+#: what ``adapt`` passes on to ``distributed.Adaptive`` besides minimum and maximum
+ADAPT_OPTIONS = ("interval", "wait_count", "target_duration")
+
 #: Requested modes; anything else must be a scheduler address.
 NAMED_MODES = ("auto", "local", "cuda")
 
 _ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc|ws|wss)://)?[\w.\-\[\]:]+:\d+/?$")
-
-
-class ClusterError(RuntimeError):
-    """A cluster problem a person can act on; its message says what to do."""
 
 
 def is_scheduler_address(value: str) -> bool:
@@ -50,9 +56,23 @@ class ModeChoice:
     address: str | None = None
 
 
-def choose_mode(requested: str, probe: GpuProbe, cuda_installed: bool) -> ModeChoice:
-    """Resolve a configured mode against what the machine has; raises on impossible asks."""
+def choose_mode(
+    requested: str,
+    probe: GpuProbe,
+    cuda_installed: bool,
+    factory: dict[str, Any] | None = None,
+) -> ModeChoice:
+    """Resolve a configured mode against what the machine has; raises on impossible asks.
+    A cluster factory wins over ``auto``; with any other explicit mode it is a conflict."""
     requested = (requested or "auto").strip()
+    if factory is not None:
+        spec = check_factory(factory)
+        if requested != "auto":
+            raise ClusterError(
+                f"both cluster_mode {requested!r} and cluster_factory "
+                f"({factory_name(spec)}) are set; keep one"
+            )
+        return ModeChoice("factory", f"cluster_factory: {factory_name(spec)}")
     if requested == "auto":
         if probe.available and cuda_installed:
             return ModeChoice("cuda", f"{probe.reason}: Dask-CUDA cluster, one worker per GPU")
@@ -129,8 +149,37 @@ class ClusterManager(LoggingConfigurable):
         "page). It samples every worker thread's stack every 10 ms, which cost 24 % of a "
         "Python-heavy Keras epoch (bench/bench_keras.py), so it is off unless asked for.",
     )
+    factory = Dict(
+        None,
+        allow_none=True,
+        config=True,
+        help="Any Dask cluster class as the lab's cluster: {'module': 'dask_jobqueue', 'class': "
+        "'SLURMCluster', 'args': [], 'kwargs': {...}} (dask-labextension's factory shape). "
+        "Also read from Dask's config key lepton-lab.cluster.factory. Set as "
+        "c.LeptonLab.cluster_factory.",
+    )
+    adapt = Dict(
+        None,
+        allow_none=True,
+        config=True,
+        help="Start with Dask's adaptive scaling on: {'minimum': 0, 'maximum': 8} (other keys "
+        "of distributed.Adaptive, e.g. 'interval' or 'wait_count', pass through). Also read "
+        "from Dask's config key lepton-lab.cluster.adapt. Set as c.LeptonLab.adapt.",
+    )
     start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster to start.")
     scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
+
+    @default("factory")
+    def _factory_from_dask_config(self) -> dict[str, Any] | None:
+        import dask.config
+
+        return dask.config.get("lepton-lab.cluster.factory", default=None)
+
+    @default("adapt")
+    def _adapt_from_dask_config(self) -> dict[str, Any] | None:
+        import dask.config
+
+        return dask.config.get("lepton-lab.cluster.adapt", default=None)
 
     @validate("n_workers", "threads_per_worker", "max_workers")
     def _check_positive(self, proposal: dict[str, Any]) -> int | None:
@@ -145,8 +194,9 @@ class ClusterManager(LoggingConfigurable):
         self._state = _State()
         self._lock = threading.RLock()
         self._ready = threading.Event()
-        self._cluster: Any = None  # LocalCluster / LocalCUDACluster when we own it
+        self._cluster: Any = None  # the cluster object when we own it
         self._client: Any = None
+        self._adapt: dict[str, Any] | None = None  # the adaptive bounds while on
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -162,7 +212,7 @@ class ClusterManager(LoggingConfigurable):
     @property
     def owned(self) -> bool:
         """Whether the lab started this cluster (and so may scale and stop it)."""
-        return self.kind in ("local", "cuda")
+        return self.kind in ("local", "cuda", "factory")
 
     @property
     def scheduler_address(self) -> str | None:
@@ -201,19 +251,25 @@ class ClusterManager(LoggingConfigurable):
 
         try:
             choice = choose_mode(
-                self.mode, self.probe, importlib.util.find_spec("dask_cuda") is not None
+                self.mode,
+                self.probe,
+                importlib.util.find_spec("dask_cuda") is not None,
+                self.factory,
             )
             self._state.choice = choice
             if choice.kind == "external":
                 client = Client(choice.address, timeout=self.start_timeout)
             else:
                 self._cluster = self.start_cluster(choice.kind)
-                client = Client(self._cluster)
-                # the lab's workers keep glibc's allocator defaults (LabNanny); this gives
-                # memory back once they are idle instead (docs/performance.md)
-                from lepton_lab.cluster.workers import IdleTrim
+                get_client = getattr(self._cluster, "get_client", None)
+                # a cluster's own client carries its security (dask-gateway's TLS, say)
+                client = get_client() if callable(get_client) else Client(self._cluster)
+                if choice.kind != "factory":
+                    # the lab's workers keep glibc's allocator defaults (LabNanny); this
+                    # gives memory back once they are idle instead (docs/performance.md)
+                    from lepton_lab.cluster.workers import IdleTrim
 
-                client.register_plugin(IdleTrim())
+                    client.register_plugin(IdleTrim())
             client.subscribe_topic("all", self._on_scheduler_event)
             self._client = client
         except Exception as exc:  # noqa: BLE001 - the state must record any failure
@@ -228,6 +284,13 @@ class ClusterManager(LoggingConfigurable):
         with self._lock:
             self._state.status = "running"
             self._state.ready_at = time.monotonic()
+        if self.adapt and self.owned:
+            try:
+                self.set_adapt(**self.adapt)
+            except (ValueError, TypeError, ClusterError) as exc:
+                # the cluster runs at its fixed size; the status and the log say why
+                self._state.error = f"the adapt setting was not applied: {exc}"
+                log.error("Lepton Lab cluster: %s", self._state.error)
         self._ready.set()
         log.info(
             "Lepton Lab cluster ready in %.1f s: %s (%s)",
@@ -237,8 +300,11 @@ class ClusterManager(LoggingConfigurable):
         )
 
     def start_cluster(self, kind: str) -> Any:
-        """Start the cluster the lab owns (``kind`` is ``local`` or ``cuda``), bound to
-        127.0.0.1; returns a Dask cluster object (``scheduler_address``, ``scale``, ``close``)."""
+        """Start the cluster the lab owns (``kind`` is ``local`` or ``cuda``, bound to
+        127.0.0.1, or ``factory``); returns a Dask cluster object (``scheduler_address``,
+        ``scale``, ``adapt``, ``close``)."""
+        if kind == "factory":
+            return start_factory_cluster(check_factory(self.factory))
         kwargs: dict[str, Any] = {
             "host": "127.0.0.1",
             "dashboard_address": self.dashboard_address,
@@ -316,6 +382,7 @@ class ClusterManager(LoggingConfigurable):
     def _close_quietly(self, timeout: float = 30) -> None:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
+        self._adapt = None
         if client is not None:
             try:
                 client.unsubscribe_topic("all")
@@ -348,9 +415,12 @@ class ClusterManager(LoggingConfigurable):
         label = {
             "local": "CPU LocalCluster",
             "cuda": "Dask-CUDA LocalCUDACluster",
+            "factory": class_name(self._cluster) if self._cluster is not None else "cluster",
             "external": "existing cluster",
         }.get(kind or "", "cluster")
-        return f"{label} with {n} worker{'s' if n != 1 else ''}"
+        adapt = self._adapt
+        bounds = f", adaptive {adapt['minimum']}..{adapt['maximum']}" if adapt else ""
+        return f"{label} with {n} worker{'s' if n != 1 else ''}{bounds}"
 
     def status(self) -> dict[str, Any]:
         """A JSON-ready snapshot: mode, addresses, workers with memory/CPU/GPU, totals, events."""
@@ -362,6 +432,8 @@ class ClusterManager(LoggingConfigurable):
             "status": s.status,
             "error": s.error,
             "owned": self.owned,
+            "cluster_class": class_name(self._cluster) if self._cluster is not None else None,
+            "adapt": None,
             "scheduler_address": None,
             "dashboard_link": None,
             "startup_seconds": self.startup_seconds,
@@ -381,6 +453,8 @@ class ClusterManager(LoggingConfigurable):
             return out
         out["scheduler_address"] = info.get("address") or self.scheduler_address
         out["dashboard_link"] = self._dashboard_link(info)
+        if self._adapt is not None:
+            out["adapt"] = {**self._adapt, "requested": self._requested_workers()}
         workers = [_worker_view(addr, w) for addr, w in info.get("workers", {}).items()]
         workers.sort(key=lambda w: (str(w["name"]), w["address"]))
         out["workers"] = workers
@@ -414,13 +488,9 @@ class ClusterManager(LoggingConfigurable):
             raise ValueError(f"workers must be an integer, not {type(n).__name__}")
         if n < 0 or n > self.worker_limit():
             raise ValueError(f"workers must be between 0 and {self.worker_limit()}, got {n}")
-        if self._state.status != "running":
-            raise ClusterError(f"the cluster is {self._state.status}, not running; try again later")
-        if not self.owned:
-            raise ClusterError(
-                "this lab is attached to an existing cluster it does not own; "
-                "scale it with the tool that started it (dask-jobqueue, dask-kubernetes, ...)"
-            )
+        self._check_owned()
+        if self._adapt is not None:
+            self._stop_adapt()  # a fixed size turns adaptive scaling off
         self._cluster.scale(n)
         timeout = self.scale_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
@@ -429,6 +499,75 @@ class ClusterManager(LoggingConfigurable):
                 return self.status()
             time.sleep(0.1)
         raise ClusterError(f"the cluster did not reach {n} workers within {timeout:.0f} s")
+
+    def _check_owned(self) -> None:
+        if self._state.status != "running":
+            raise ClusterError(f"the cluster is {self._state.status}, not running; try again later")
+        if not self.owned:
+            raise ClusterError(
+                "this lab is attached to an existing cluster it does not own; "
+                "scale it with the tool that started it (dask-jobqueue, dask-kubernetes, ...)"
+            )
+
+    def set_adapt(self, minimum: int = 0, maximum: int | None = None, **options: Any) -> Any:
+        """Turn on Dask's adaptive scaling between ``minimum`` and ``maximum`` workers
+        (``options`` such as ``interval`` or ``wait_count`` go to ``distributed.Adaptive``).
+
+        Dask ``Cluster`` classes get :class:`~lepton_lab.cluster.adaptive.LabAdaptive`, which
+        also grows for the workers an ``ll.fit`` waits for; other classes (dask-gateway's)
+        use their own ``adapt``, which sizes by task load only."""
+        if maximum is None:
+            raise ValueError("adapt needs a 'maximum'")
+        unknown = sorted(set(options) - set(ADAPT_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"adapt does not take {', '.join(unknown)}; it takes minimum, maximum, "
+                f"{', '.join(ADAPT_OPTIONS)}"
+            )
+        for name, value in (("minimum", minimum), ("maximum", maximum)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"adapt {name} must be a non-negative integer, got {value!r}")
+        if minimum > maximum:
+            raise ValueError(f"adapt minimum ({minimum}) is more than its maximum ({maximum})")
+        if maximum > self.worker_limit():
+            raise ValueError(f"adapt maximum must be at most {self.worker_limit()}, got {maximum}")
+        self._check_owned()
+        from distributed.deploy import Cluster
+
+        from lepton_lab.cluster.adaptive import ADAPT_KEY, LabAdaptive
+
+        if isinstance(self._cluster, Cluster):
+            adaptive = self._cluster.adapt(
+                Adaptive=LabAdaptive, minimum=minimum, maximum=maximum, **options
+            )
+        else:
+            adaptive = self._cluster.adapt(minimum=minimum, maximum=maximum, **options)
+        self._adapt = {"minimum": minimum, "maximum": maximum}
+        self._client.set_metadata(ADAPT_KEY, dict(self._adapt))
+        log.info("Lepton Lab cluster: adaptive scaling on, %d..%d workers", minimum, maximum)
+        return adaptive
+
+    def _stop_adapt(self) -> None:
+        from distributed.deploy import Cluster
+
+        from lepton_lab.cluster.adaptive import ADAPT_KEY
+
+        if isinstance(self._cluster, Cluster):
+            adaptive = getattr(self._cluster, "_adaptive", None)
+            if adaptive is not None:
+                adaptive.stop(reason="lepton-lab-fixed-size")
+        # dask-gateway: a scale() call turns its server-side adaptivity off by itself
+        self._adapt = None
+        self._client.set_metadata(ADAPT_KEY, None)
+        log.info("Lepton Lab cluster: adaptive scaling off")
+
+    def _requested_workers(self) -> int:
+        from lepton_lab.cluster.adaptive import REQUESTS_KEY, live_requests
+
+        try:
+            return live_requests(self._client.get_metadata(REQUESTS_KEY, default={}))
+        except Exception:  # noqa: BLE001 - a status never fails on this figure
+            return 0
 
 
 def _worker_view(address: str, w: dict[str, Any]) -> dict[str, Any]:

@@ -144,7 +144,9 @@ if not getattr(multiprocessing.spawn.get_preparation_data, "lepton_lab_wrapped",
         multiprocessing.spawn.get_preparation_data
     )
 if not getattr(multiprocessing.util.spawnv_passfds, "lepton_lab_wrapped", False):
-    multiprocessing.util.spawnv_passfds = _spawn_with_worker_env(multiprocessing.util.spawnv_passfds)
+    multiprocessing.util.spawnv_passfds = _spawn_with_worker_env(
+        multiprocessing.util.spawnv_passfds
+    )
 
 
 def keep_allocator_defaults() -> None:

@@ -141,7 +141,9 @@ def _number(value: Any) -> str:
 def describe(model: type[BaseModel], error: dict[str, Any]) -> str:
     """One sentence for one pydantic error, naming the field as the request spelled it."""
     loc = error.get("loc", ())
-    name = str(loc[0]) if loc else "body"
+    # a nested field is named by its path ('adapt.maximum'); list positions are left out
+    path = [str(part) for part in loc if not isinstance(part, int)]
+    name = ".".join(path) if path else "body"
     field = model.model_fields.get(name)
     kind = error["type"]
     value = error.get("input")
@@ -194,6 +196,8 @@ def describe(model: type[BaseModel], error: dict[str, Any]) -> str:
         if in_list:
             return f"'{name}' may hold only {choices}, got {value!r}"
         return f"'{name}' must be one of {choices}, got {value!r}"
+    if kind == "extra_forbidden":
+        return f"unknown field '{name}'"
     if kind == "value_error":  # a validator's own message
         return str(ctx.get("error", error.get("msg", "")))
     return f"'{name}': {error.get('msg', 'invalid value')}"

@@ -4,31 +4,87 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from lepton_lab.contract.base import Request, View
 
-ClusterKind = Literal["local", "cuda", "external"]
+ClusterKind = Literal["local", "cuda", "factory", "external"]
 ClusterState = Literal["stopped", "starting", "running", "error", "closed", "unreachable"]
 Device = Literal["cpu", "gpu"]
 
 
-class ScaleRequest(Request):
-    """``PATCH /cluster``: the number of workers to scale a lab-owned cluster to. The upper
-    bound is the server's (``max_workers``, or the GPU count on Dask-CUDA), given to
-    validation as the context ``max_workers``."""
+class AdaptRequest(Request):
+    """Dask's adaptive scaling between ``minimum`` and ``maximum`` workers."""
 
-    workers: int = Field(
-        description="the number of workers to scale to", json_schema_extra={"minimum": 0}
+    minimum: int = Field(0, description="workers kept when idle", json_schema_extra={"minimum": 0})
+    maximum: int = Field(
+        description="workers at most; at most the server's max_workers",
+        json_schema_extra={"minimum": 0},
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self, info: ValidationInfo) -> AdaptRequest:
+        limit = (info.context or {}).get("max_workers")
+        if self.minimum < 0 or self.maximum < 0:
+            raise ValueError(
+                f"'adapt' needs non-negative minimum and maximum, got {self.minimum} and "
+                f"{self.maximum}"
+            )
+        if self.minimum > self.maximum:
+            raise ValueError(
+                f"'adapt' minimum ({self.minimum}) is more than its maximum ({self.maximum})"
+            )
+        if limit is not None and self.maximum > limit:
+            raise ValueError(f"'adapt' maximum must be at most {limit}, got {self.maximum}")
+        return self
+
+
+class ScaleRequest(Request):
+    """``PATCH /cluster``: either a fixed number of ``workers`` (which also turns adaptive
+    scaling off) or ``adapt`` bounds (which turn it on). The upper bound is the server's
+    (``max_workers``, or the GPU count on Dask-CUDA), given to validation as the context
+    ``max_workers``."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={"minProperties": 1, "maxProperties": 1},
+    )
+
+    # `None` is only the default: a request never sends null (the schema says integer/object)
+    workers: int = Field(  # type: ignore[assignment]
+        None,
+        description="the number of workers to scale to (turns adaptive scaling off)",
+        json_schema_extra={"minimum": 0},
+    )
+    adapt: AdaptRequest = Field(  # type: ignore[assignment]
+        None, description="adaptive scaling between minimum and maximum workers"
     )
 
     @field_validator("workers")
     @classmethod
-    def _within_limit(cls, value: int, info: ValidationInfo) -> int:
+    def _within_limit(cls, value: int | None, info: ValidationInfo) -> int | None:
         limit = (info.context or {}).get("max_workers")
-        if value < 0 or (limit is not None and value > limit):
+        if value is not None and (value < 0 or (limit is not None and value > limit)):
             raise ValueError(f"'workers' must be between 0 and {limit}, got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ScaleRequest:
+        if (self.workers is None) == (self.adapt is None):
+            raise ValueError(
+                "send either 'workers' (a fixed size) or 'adapt' ({'minimum': m, 'maximum': n})"
+                ", not both and not neither"
+            )
+        return self
+
+
+class AdaptStatus(View):
+    minimum: int
+    maximum: int
+    #: workers that runs (``ll.fit``) have asked for and not yet let go
+    requested: int = 0
 
 
 class WorkerGpu(View):
@@ -73,6 +129,10 @@ class ClusterStatus(View):
     status: ClusterState
     error: str | None = None
     owned: bool
+    cluster_class: str | None = Field(
+        None, description="the Dask cluster class the lab runs, e.g. distributed.LocalCluster"
+    )
+    adapt: AdaptStatus | None = Field(None, description="adaptive scaling, when it is on")
     scheduler_address: str | None = None
     dashboard_link: str | None = None
     startup_seconds: float | None = None

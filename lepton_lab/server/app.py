@@ -43,6 +43,10 @@ LEGACY_CLUSTER_SETTINGS = {
     "scale_timeout": "scale_timeout",
 }
 
+#: ``c.LeptonLab.<name>`` settings that are documented under that name and configure the
+#: ClusterManager (``c.ClusterManager.<new name>`` works too)
+CLUSTER_SETTINGS = {"cluster_factory": "factory", "adapt": "adapt"}
+
 
 class LeptonLab(ExtensionApp):
     """Owns (or connects to) the lab's Dask cluster and serves the Lepton Lab REST API."""
@@ -162,6 +166,11 @@ class LeptonLab(ExtensionApp):
         moved = list(self.deprecated_settings)
         if "LeptonLab" in cfg:
             section = cfg["LeptonLab"]
+            for name, new in CLUSTER_SETTINGS.items():
+                if name in section:
+                    value = section.pop(name)
+                    if new not in cfg.ClusterManager:
+                        cfg.ClusterManager[new] = value
             for old, new in LEGACY_CLUSTER_SETTINGS.items():
                 if old in section:
                     value = section.pop(old)

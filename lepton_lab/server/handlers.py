@@ -196,7 +196,8 @@ class ClusterHandler(LeptonHandler):
     @api(
         Operation(
             "scaleCluster",
-            "Scale the lab-owned cluster to a number of workers; waits until reached",
+            "Scale the lab-owned cluster to a number of workers (waits until reached; turns "
+            "adaptive scaling off), or turn Dask's adaptive scaling on with 'adapt'",
             ClusterStatus,
             body=ScaleRequest,
             errors=(409,),

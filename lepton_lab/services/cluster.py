@@ -34,12 +34,18 @@ class ClusterService:
         return ClusterStatus.model_validate(self.manager.status())
 
     def scale(self, request: ScaleRequest) -> ClusterStatus:
-        """Scale a lab-owned cluster and wait until the scheduler sees the workers."""
+        """Scale a lab-owned cluster to a fixed size (waiting until the scheduler sees the
+        workers; adaptive scaling goes off), or turn adaptive scaling on."""
         limit = self.manager.worker_limit()
-        if request.workers > limit:
+        if request.workers is not None and request.workers > limit:
             raise RequestError(f"'workers' must be between 0 and {limit}, got {request.workers}")
         try:
+            if request.adapt is not None:
+                self.manager.set_adapt(request.adapt.minimum, request.adapt.maximum)
+                return self.status()
             return ClusterStatus.model_validate(self.manager.scale(request.workers))
+        except ValueError as exc:
+            raise RequestError(str(exc)) from exc
         except ClusterError as exc:
             raise Conflict(str(exc)) from exc
 

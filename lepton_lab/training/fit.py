@@ -38,6 +38,10 @@ class FitError(ValueError):
     """``ll.fit`` was called with something that cannot run; nothing was started or stored."""
 
 
+class WorkersUnavailable(Exception):
+    """The workers an attempt needs did not come in time."""
+
+
 class RankFailure(Exception):
     def __init__(self, rank: int | None, message: str) -> None:
         super().__init__(message)
@@ -64,6 +68,7 @@ def _validate(
     config: Any,
     precision: str | None,
     max_failures: int,
+    adapt: dict[str, int] | None = None,
 ) -> None:
     if not callable(fn):
         raise FitError(f"the training function must be callable, got {type(fn).__name__}")
@@ -73,9 +78,16 @@ def _validate(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise FitError(f"workers must be a positive integer, got {workers!r}")
-    if (workers or available) > available:
+    if adapt is not None:
+        # an adaptive cluster brings the workers a run asks for, up to its maximum
+        if (workers or 1) > adapt["maximum"]:
+            raise FitError(
+                f"workers={workers} but the adaptive cluster grows to at most "
+                f"{adapt['maximum']} worker(s); raise its maximum or ask for fewer"
+            )
+    elif (workers or available) > available:
         raise FitError(f"workers={workers} but the cluster has only {available} worker(s)")
-    if available == 0:
+    elif available == 0:
         raise FitError("the cluster has no workers; scale it up first")
     if precision not in PRECISIONS:
         raise FitError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -279,6 +291,7 @@ def fit(
     name: str | None = None,
     wait: bool = False,
     rendezvous_timeout: float = 120.0,
+    worker_timeout: float = 120.0,
     client: Any = None,
     store: Store | None = None,
     artifact_dir: str | None = None,
@@ -303,8 +316,11 @@ def fit(
     framework = framework or ("keras" if data is not None else None)
     arrays = None
     client = client or attach()
+    from lepton_lab.cluster.adaptive import adapt_bounds
+
     pool = _pool_workers(client)
-    _validate(fn, framework, workers, len(pool), config, precision, max_failures)
+    adapt = adapt_bounds(client)
+    _validate(fn, framework, workers, len(pool), config, precision, max_failures, adapt)
     if backend not in (None, *BACKENDS):
         raise FitError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend is not None and framework != "keras":
@@ -345,7 +361,7 @@ def fit(
             rank_fn, rank_config, arrays = pack((rank_fn, rank_config, arrays)), None, None
         except Exception as exc:  # noqa: BLE001 - a callback or data_fn that cannot travel
             raise FitError(f"the run cannot be sent to the workers: {exc}") from exc
-    world = workers or len(pool)
+    world = workers or max(len(pool), 1 if adapt else 0)
     store = store or open_store()
     run_id = uuid.uuid4().hex[:12]
     if artifact_dir is None:
@@ -397,6 +413,8 @@ def fit(
             process=process,
         ),
         max_failures,
+        worker_timeout=float(worker_timeout),
+        adaptive=adapt is not None,
     )
     run = Run(run_id, store=store, driver=driver, model_fn=model_fn)
     # what ll.models.register checks exports with, and measures int8 accuracy on
@@ -435,8 +453,12 @@ class RunDriver(threading.Thread):
         world: int,
         spec: dict[str, Any],
         max_failures: int,
+        worker_timeout: float = 120.0,
+        adaptive: bool = False,
     ) -> None:
         super().__init__(name=f"lepton-run-{run_id}", daemon=True)
+        self.worker_timeout = worker_timeout
+        self.adaptive = adaptive
         self.run_id = run_id
         self.fn = fn
         self.client = client
@@ -491,7 +513,11 @@ class RunDriver(threading.Thread):
             if self._stop_requested.is_set():
                 self._finish("stopped", None, None)
                 return
-            workers = self._wait_for_workers()
+            try:
+                workers = self._wait_for_workers(self.worker_timeout)
+            except WorkersUnavailable as exc:
+                self._finish("failed", str(exc), None)
+                return
             self.store.update_run(self.run_id, attempts=attempt)
             outcome = self._attempt(attempt, workers)
             if outcome is None:
@@ -513,22 +539,50 @@ class RunDriver(threading.Thread):
             )
 
     def _wait_for_workers(self, timeout: float = 120) -> list[str]:
+        """The workers for the next attempt. On an adaptive cluster the run asks for them
+        (``workers_requested``) while it waits; an attempt that cannot get them within
+        ``timeout`` fails with a message that says so."""
+        if not self.adaptive:
+            return self._poll_workers(timeout)
+        from lepton_lab.cluster.adaptive import workers_requested
+
+        have = len(self._alive_workers())
+        if have < self.world:
+            self.store.add_event(
+                self.run_id,
+                "waiting",
+                f"asking the adaptive cluster for {self.world} workers ({have} now)",
+            )
+        with workers_requested(self.client, self.world, hold=timeout + 30):
+            return self._poll_workers(timeout)
+
+    def _alive_workers(self) -> list[str]:
+        info = scheduler_identity(self.client)["workers"]
+        return sorted(
+            a
+            for a in info
+            if info[a].get("status", "running") == "running" and a not in self._excluded
+        )
+
+    def _poll_workers(self, timeout: float) -> list[str]:
         deadline = time.monotonic() + timeout
         while True:
-            info = scheduler_identity(self.client)["workers"]
-            alive = sorted(
-                a
-                for a in info
-                if info[a].get("status", "running") == "running" and a not in self._excluded
-            )
+            alive = self._alive_workers()
             # prefer the run's original pool, then any replacement workers (nanny restarts)
             candidates = [a for a in self.pool if a in alive] + [
                 a for a in alive if a not in self.pool
             ]
             if len(candidates) >= self.world:
                 return candidates[: self.world]
+            if self._stop_requested.is_set():
+                raise WorkersUnavailable("stopped while waiting for workers")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(candidates)} of {self.world} workers available")
+                where = "the adaptive cluster brought" if self.adaptive else "the cluster had"
+                raise WorkersUnavailable(
+                    f"{where} only {len(candidates)} of the {self.world} workers this run "
+                    f"needs within {timeout:.0f} s; scale the cluster (or raise its adaptive "
+                    "maximum) and run again, or pass a larger worker_timeout"
+                )
             time.sleep(0.2)
 
     def _attempt(self, attempt: int, workers: list[str]) -> RankFailure | None:

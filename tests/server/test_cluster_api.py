@@ -66,7 +66,7 @@ BAD_BODIES = [
     ('{"workers": true}', "must be an integer"),
     ('{"workers": null}', "must be an integer"),
     ('{"nodes": 3}', "unknown field"),
-    ("{}", "missing field 'workers'"),
+    ("{}", "send either 'workers'"),
 ]
 
 

@@ -44,7 +44,12 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"cron": "30 4 * * *", "timezone": "UTC", "parameters": {"i": 8, "s": "y"}},
         {"overlap": "skip", "catchup": "once", "allow_unknown": True},
     ],
-    "ScaleRequest": [{"workers": 0}, {"workers": 3}],
+    "ScaleRequest": [
+        {"workers": 0},
+        {"workers": 3},
+        {"adapt": {"minimum": 0, "maximum": 4}},
+        {"adapt": {"maximum": 2}},
+    ],
 }
 
 INVALID: dict[str, list[dict[str, Any]]] = {
@@ -80,5 +85,18 @@ INVALID: dict[str, list[dict[str, Any]]] = {
         {"cron": None},
         {"active": "no"},
     ],
-    "ScaleRequest": [{}, {"workers": -1}, {"workers": "3"}, {"workers": 2.5}, {"nodes": 3}],
+    "ScaleRequest": [
+        {},
+        {"workers": -1},
+        {"workers": "3"},
+        {"workers": 2.5},
+        {"nodes": 3},
+        {"workers": None},
+        {"workers": 1, "adapt": {"maximum": 2}},
+        {"adapt": {"minimum": -1, "maximum": 2}},
+        {"adapt": {"maximum": "2"}},
+        {"adapt": {}},
+        {"adapt": {"maximum": 2, "wait": 1}},
+        {"adapt": None},
+    ],
 }

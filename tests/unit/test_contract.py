@@ -107,6 +107,19 @@ def test_every_body_model_is_declared_once_in_the_document(document):
         (jobs.SchedulePatch, {"active": 1}, "'active' must be a boolean, got integer"),
         (cluster.ScaleRequest, {"workers": 9}, "'workers' must be between 0 and 4, got 9"),
         (cluster.ScaleRequest, {"workers": None}, "'workers' must be an integer, got null"),
+        (
+            cluster.ScaleRequest,
+            {"adapt": {"minimum": 3, "maximum": 1}},
+            "'adapt' minimum (3) is more than its maximum (1)",
+        ),
+        (
+            cluster.ScaleRequest,
+            {"adapt": {"minimum": 0, "maximum": 9}},
+            "'adapt' maximum must be at most 4, got 9",
+        ),
+        (cluster.ScaleRequest, {"adapt": {"maximum": "2"}}, "'adapt.maximum' must be an integer"),
+        (cluster.ScaleRequest, {"adapt": {"maximum": 2, "x": 1}}, "unknown field 'adapt.x'"),
+        (cluster.ScaleRequest, {"workers": 1, "adapt": {"maximum": 2}}, "send either 'workers'"),
     ],
 )
 def test_messages_name_the_field(model, body, message):

@@ -55,3 +55,14 @@ def test_this_machine_has_no_gpu_and_nvml_says_why():
     probe = probe_gpus()
     assert probe.count == 0 and not probe.available
     assert probe.reason
+
+
+def test_a_cluster_factory_wins_over_auto_and_conflicts_with_an_explicit_mode():
+    factory = {"module": "dask_jobqueue", "class": "SLURMCluster", "kwargs": {"cores": 4}}
+    choice = choose_mode("auto", TWO_GPUS, cuda_installed=True, factory=factory)
+    assert choice.kind == "factory"
+    assert choice.reason == "cluster_factory: dask_jobqueue.SLURMCluster"
+    with pytest.raises(ClusterError, match="both cluster_mode 'cuda' and cluster_factory"):
+        choose_mode("cuda", TWO_GPUS, cuda_installed=True, factory=factory)
+    with pytest.raises(ClusterError, match="needs 'module' and 'class'"):
+        choose_mode("auto", NO_GPU, cuda_installed=False, factory={"module": "distributed"})

@@ -28,6 +28,12 @@ def format_status(status: dict[str, Any]) -> str:
         f"memory: {_human_bytes(status['totals']['memory_used'])} / "
         f"{_human_bytes(status['totals']['memory_limit'])}   gpus: {status['totals']['gpus']}",
     ]
+    if status.get("cluster_class"):
+        lines.insert(1, f"class:      {status['cluster_class']}")
+    adapt = status.get("adapt")
+    if adapt:
+        waiting = f"; runs asking for {adapt['requested']}" if adapt.get("requested") else ""
+        lines.append(f"adaptive:   {adapt['minimum']}..{adapt['maximum']} workers{waiting}")
     if status["workers"]:
         lines.append(f"  {'name':<8} {'address':<24} {'threads':>7} {'memory':>22} {'gpu'}")
         for w in status["workers"]:

@@ -453,8 +453,18 @@ class ClusterManager(LoggingConfigurable):
             return out
         out["scheduler_address"] = info.get("address") or self.scheduler_address
         out["dashboard_link"] = self._dashboard_link(info)
-        if self._adapt is not None:
-            out["adapt"] = {**self._adapt, "requested": self._requested_workers()}
+        adapt = self._adapt
+        if adapt is None and self.kind == "external":
+            # a lab (or anyone using LabAdaptive) may have made it adaptive: it says so there
+            from lepton_lab.cluster.adaptive import adapt_bounds
+
+            adapt = adapt_bounds(client)
+        if adapt is not None:
+            out["adapt"] = {
+                "minimum": adapt["minimum"],
+                "maximum": adapt["maximum"],
+                "requested": self._requested_workers(),
+            }
         workers = [_worker_view(addr, w) for addr, w in info.get("workers", {}).items()]
         workers.sort(key=lambda w: (str(w["name"]), w["address"]))
         out["workers"] = workers

@@ -113,3 +113,20 @@ async def test_bad_adapt_requests_are_400_and_leave_the_cluster_as_it_was(
     assert expected in error["message"]
     after = await cluster_status()
     assert after["adapt"] == before["adapt"] == {"minimum": 0, "maximum": 2, "requested": 0}
+
+
+async def test_the_cli_status_of_the_labs_cluster_says_it_is_adaptive(cluster_status):
+    from lepton_lab.cli.common import format_status
+    from lepton_lab.cluster.manager import ClusterManager
+
+    status = await cluster_status()
+    outside = ClusterManager(mode=status["scheduler_address"])  # what `cluster status` runs
+    await asyncio.to_thread(outside.start)
+    try:
+        seen = outside.status()
+    finally:
+        await asyncio.to_thread(outside.close)
+    assert seen["mode"] == "external" and seen["owned"] is False
+    assert seen["adapt"] == {"minimum": 0, "maximum": 2, "requested": 0}
+    assert "adaptive:   0..2 workers" in format_status(seen)
+    assert "class:      distributed.LocalCluster" in format_status(status)

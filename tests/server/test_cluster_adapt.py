@@ -130,3 +130,29 @@ async def test_the_cli_status_of_the_labs_cluster_says_it_is_adaptive(cluster_st
     assert seen["adapt"] == {"minimum": 0, "maximum": 2, "requested": 0}
     assert "adaptive:   0..2 workers" in format_status(seen)
     assert "class:      distributed.LocalCluster" in format_status(status)
+
+
+@pytest.mark.parametrize(
+    "adapt,expected",
+    [
+        ({"minimum": 3, "maximum": 1}, "minimum (3) is more than its maximum (1)"),
+        ({"minimum": 0, "maximum": 2, "wait": 5}, "adapt does not take wait"),
+        ({"minimum": -2, "maximum": 2}, "must be a non-negative integer, got -2"),
+    ],
+)
+def test_a_bad_adapt_setting_leaves_a_fixed_size_cluster_and_one_line(adapt, expected):
+    from lepton_lab.cluster.manager import ClusterManager
+
+    manager = ClusterManager(
+        mode="local", n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0"
+    )
+    manager.adapt = adapt
+    manager.start()
+    try:
+        status = manager.status()
+        assert status["status"] == "running" and status["totals"]["workers"] == 1
+        assert status["adapt"] is None
+        assert status["error"].startswith("the adapt setting was not applied: ")
+        assert expected in status["error"] and "\n" not in status["error"]
+    finally:
+        manager.close()

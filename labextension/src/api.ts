@@ -23,6 +23,10 @@ type Schemas = components['schemas'];
 
 export type ICluster = Schemas['ClusterStatus'];
 export type IWorker = Schemas['Worker'];
+/** `PATCH cluster`: exactly one of `{workers}` or `{adapt: {minimum, maximum}}`. */
+export type IScaleRequest = Schemas['ScaleRequest'];
+/** The adaptive bounds of a cluster, and the workers runs asked for. */
+export type IAdaptStatus = Schemas['AdaptStatus'];
 export type IKernels = Schemas['Kernels'];
 export type IJob = Schemas['Job'];
 export type IJobLogs = Schemas['JobLogs'];
@@ -198,9 +202,22 @@ export class LeptonClient {
     return this.request<ICluster>('cluster');
   }
 
-  /** `PATCH cluster` with `{workers}`: scale the lab's cluster. */
-  scaleCluster(workers: Schemas['ScaleRequest']['workers']): Promise<ICluster> {
-    return this._send<ICluster>('PATCH', 'cluster', { workers });
+  /**
+   * `PATCH cluster` with `{workers}`: scale the lab's cluster to a fixed size
+   * (waits until reached; turns adaptive scaling off).
+   */
+  scaleCluster(workers: number): Promise<ICluster> {
+    const request: IScaleRequest = { workers };
+    return this._send<ICluster>('PATCH', 'cluster', request);
+  }
+
+  /**
+   * `PATCH cluster` with `{adapt: {minimum, maximum}}`: turn Dask's adaptive
+   * scaling on between these bounds (a `scaleCluster` turns it off).
+   */
+  adaptCluster(minimum: number, maximum: number): Promise<ICluster> {
+    const request: IScaleRequest = { adapt: { minimum, maximum } };
+    return this._send<ICluster>('PATCH', 'cluster', request);
   }
 
   /** `GET kernels` */

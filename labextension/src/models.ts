@@ -56,6 +56,13 @@ export class ClusterModel extends PollingModel<ICluster> {
     this.setData(cluster);
     return cluster;
   }
+
+  /** Turn adaptive scaling on between the bounds; the answer is the new status. */
+  async adapt(minimum: number, maximum: number): Promise<ICluster> {
+    const cluster = await this.client.adaptCluster(minimum, maximum);
+    this.setData(cluster);
+    return cluster;
+  }
 }
 
 /** The newest runs (`GET runs?limit=N`). */

@@ -17,7 +17,7 @@ export interface paths {
     delete?: never;
     options?: never;
     head?: never;
-    /** Scale the lab-owned cluster to a number of workers; waits until reached */
+    /** Scale the lab-owned cluster to a number of workers (waits until reached; turns adaptive scaling off), or turn Dask's adaptive scaling on with 'adapt' */
     patch: operations['scaleCluster'];
     trace?: never;
   };
@@ -373,6 +373,35 @@ export type webhooks = Record<string, never>;
 export interface components {
   schemas: {
     /**
+     * AdaptRequest
+     * @description Dask's adaptive scaling between ``minimum`` and ``maximum`` workers.
+     */
+    AdaptRequest: {
+      /**
+       * Minimum
+       * @description workers kept when idle
+       * @default 0
+       */
+      minimum?: number;
+      /**
+       * Maximum
+       * @description workers at most; at most the server's max_workers
+       */
+      maximum: number;
+    };
+    /** AdaptStatus */
+    AdaptStatus: {
+      /** Minimum */
+      minimum: number;
+      /** Maximum */
+      maximum: number;
+      /**
+       * Requested
+       * @default 0
+       */
+      requested?: number;
+    };
+    /**
      * Artifact
      * @description One exported format of a version: where it is, its digest, and how well it matched.
      */
@@ -442,7 +471,7 @@ export interface components {
        * Mode
        * @default null
        */
-      mode?: ('local' | 'cuda' | 'external') | null;
+      mode?: ('local' | 'cuda' | 'factory' | 'external') | null;
       /** Requested Mode */
       requested_mode: string;
       /**
@@ -463,6 +492,17 @@ export interface components {
       error?: string | null;
       /** Owned */
       owned: boolean;
+      /**
+       * Cluster Class
+       * @description the Dask cluster class the lab runs, e.g. distributed.LocalCluster
+       * @default null
+       */
+      cluster_class?: string | null;
+      /**
+       * @description adaptive scaling, when it is on
+       * @default null
+       */
+      adapt?: components['schemas']['AdaptStatus'] | null;
       /**
        * Scheduler Address
        * @default null
@@ -1245,16 +1285,23 @@ export interface components {
     };
     /**
      * ScaleRequest
-     * @description ``PATCH /cluster``: the number of workers to scale a lab-owned cluster to. The upper
-     *     bound is the server's (``max_workers``, or the GPU count on Dask-CUDA), given to
-     *     validation as the context ``max_workers``.
+     * @description ``PATCH /cluster``: either a fixed number of ``workers`` (which also turns adaptive
+     *     scaling off) or ``adapt`` bounds (which turn it on). The upper bound is the server's
+     *     (``max_workers``, or the GPU count on Dask-CUDA), given to validation as the context
+     *     ``max_workers``.
      */
     ScaleRequest: {
       /**
        * Workers
-       * @description the number of workers to scale to
+       * @description the number of workers to scale to (turns adaptive scaling off)
+       * @default null
        */
-      workers: number;
+      workers?: number;
+      /**
+       * @description adaptive scaling between minimum and maximum workers
+       * @default null
+       */
+      adapt?: components['schemas']['AdaptRequest'];
     };
     /** Schedule */
     Schedule: {

@@ -1,10 +1,12 @@
-"""``ClusterWidget``: the lab's cluster (mode, addresses, workers, GPUs) with a scale control.
+"""``ClusterWidget``: the lab's cluster (mode, class, addresses, workers, GPUs, adaptive
+scaling) with a fixed-size Scale control and adaptive min/max with an Adapt button.
 
 Status comes from the same code as the sidebar and ``GET /lepton-lab/api/cluster``
-(``ClusterManager.status`` for a cluster this process started, ``_worker_view`` for any
-other). A kernel under the lab does not own the lab's cluster, so it scales it through the
-lab's own REST route, found the way ``jupyter server list`` finds servers (the server info file
-in the runtime directory named by the cluster state file).
+(``ClusterManager.status`` for a cluster this process started, ``_worker_view`` and the
+scheduler's metadata for any other). A kernel under the lab does not own the lab's cluster,
+so it scales it (fixed or adaptive) through the lab's own REST route, found the way
+``jupyter server list`` finds servers (the server info file in the runtime directory named
+by the cluster state file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import ipywidgets as w
 
+from lepton_lab.cluster.adaptive import REQUESTS_KEY, adapt_bounds, live_requests
 from lepton_lab.cluster.manager import _worker_view
 from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.settings import ENV_CLUSTER_FILE
@@ -33,8 +36,10 @@ def _gib(n: float | None) -> str:
 
 
 class ClusterWidget(w.VBox):
-    """Mode, scheduler, dashboard link and workers; refreshes itself every ``refresh``
-    seconds while it is on screen, and stops for good when closed."""
+    """Mode, class, scheduler, dashboard link, workers and adaptive state; refreshes itself
+    every ``refresh`` seconds while it is on screen, and stops for good when closed.
+    **Scale** sets a fixed size (adaptive scaling off); **Adapt** turns Dask's adaptive
+    scaling on between ``min`` and ``max``."""
 
     def __init__(self, refresh: float = DEFAULT_REFRESH, client: Any = None) -> None:
         from lepton_lab.cluster.attach import attach, embedded_cluster
@@ -48,12 +53,18 @@ class ClusterWidget(w.VBox):
         self.scale_input = w.BoundedIntText(value=0, min=0, max=32, description="workers")
         self.scale_button = w.Button(description="Scale", icon="arrows-v")
         self.scale_button.on_click(self._on_scale)
+        self.adapt_min = w.BoundedIntText(value=0, min=0, max=32, description="min")
+        self.adapt_max = w.BoundedIntText(value=1, min=0, max=32, description="max")
+        self.adapt_button = w.Button(description="Adapt", icon="sliders")
+        self.adapt_button.on_click(self._on_adapt)
         self.message = w.HTML()
         super().__init__(
             [
                 self.summary,
                 self.workers_html,
-                w.HBox([self.scale_input, self.scale_button, self.message]),
+                w.HBox([self.scale_input, self.scale_button]),
+                w.HBox([self.adapt_min, self.adapt_max, self.adapt_button]),
+                self.message,
             ]
         )
         self.add_class("lepton-cluster-widget")
@@ -63,6 +74,10 @@ class ClusterWidget(w.VBox):
         self._scaling = False
         self.update()
         self.scale_input.value = self.status.get("totals", {}).get("workers", 0)
+        adapt = self.status.get("adapt")
+        self.adapt_min.value = adapt["minimum"] if adapt else 0
+        # not adaptive yet: offer 0 up to today's size, within the limit
+        self.adapt_max.value = adapt["maximum"] if adapt else max(self.scale_input.value, 1)
         self._thread = threading.Thread(target=self._loop, name="lepton-cluster-widget")
         self._thread.daemon = True
         self._thread.start()
@@ -82,10 +97,21 @@ class ClusterWidget(w.VBox):
                 dashboard = self.client.dashboard_link
             except Exception:  # noqa: BLE001 - no dashboard is not an error
                 pass
+        adapt = adapt_bounds(self.client)
+        if adapt is not None:
+            requests = self.client.get_metadata(REQUESTS_KEY, default={})
+            adapt = {
+                "minimum": int(adapt["minimum"]),
+                "maximum": int(adapt["maximum"]),
+                "requested": live_requests(requests),
+            }
         return {
             "mode": lab.get("mode") or "external",
             "status": "running",
-            "owned": bool(lab) and lab.get("mode") in ("local", "cuda"),
+            "owned": bool(lab) and lab.get("mode") in ("local", "cuda", "factory"),
+            # the lab's cluster file names the class once the server writes it there
+            "cluster_class": lab.get("cluster_class"),
+            "adapt": adapt,
             "scheduler_address": info.get("address"),
             "dashboard_link": lab.get("dashboard_link") or dashboard,
             "workers": workers,
@@ -108,15 +134,22 @@ class ClusterWidget(w.VBox):
         self.status = status
         self.summary.value = _summary_html(status)
         self.workers_html.value = _workers_html(status["workers"])
-        self.scale_input.max = max(int(status.get("max_workers") or 32), 1)
+        limit = max(int(status.get("max_workers") or 32), 1)
+        for field in (self.scale_input, self.adapt_min, self.adapt_max):
+            field.max = limit
         can_scale = self.manager is not None or _lab_server() is not None
-        self.scale_button.disabled = self._scaling or not can_scale or not status.get("owned")
+        off = self._scaling or not can_scale or not status.get("owned")
+        self.scale_button.disabled = off
+        self.adapt_button.disabled = off
         if not status.get("owned"):
-            self.scale_button.tooltip = "not the lab's own cluster: scale it where it runs"
+            why = "not the lab's own cluster: scale it where it runs"
+            self.scale_button.tooltip = self.adapt_button.tooltip = why
         elif not can_scale:
-            self.scale_button.tooltip = "the lab server cannot be reached from this kernel"
+            why = "the lab server cannot be reached from this kernel"
+            self.scale_button.tooltip = self.adapt_button.tooltip = why
         else:
-            self.scale_button.tooltip = "change the number of workers"
+            self.scale_button.tooltip = "a fixed number of workers (adaptive scaling off)"
+            self.adapt_button.tooltip = "Dask's adaptive scaling between min and max workers"
 
     def _loop(self) -> None:
         while not self._closed.wait(self.refresh):
@@ -135,32 +168,58 @@ class ClusterWidget(w.VBox):
     # -- scaling -----------------------------------------------------------------------------
     def _on_scale(self, _button: Any = None) -> None:
         n = int(self.scale_input.value)
+        self._start(f"scaling to {n} workers…", self.scale, (n,), f"scaled to {n} workers")
+
+    def _on_adapt(self, _button: Any = None) -> None:
+        lo, hi = int(self.adapt_min.value), int(self.adapt_max.value)
+        self._start(
+            f"turning adaptive scaling on ({lo}–{hi})…",
+            self.adapt,
+            (lo, hi),
+            f"adaptive {lo}–{hi} on",
+        )
+
+    def _start(self, doing: str, action: Any, args: tuple[int, ...], done: str) -> None:
+        """Run a scaling action off the kernel's thread; one at a time."""
         self._scaling = True
         self.scale_button.disabled = True
-        self.message.value = f"scaling to {n} workers…"
-        threading.Thread(target=self._scale, args=(n,), daemon=True).start()
+        self.adapt_button.disabled = True
+        self.message.value = doing
+        threading.Thread(target=self._act, args=(action, args, done), daemon=True).start()
 
-    def _scale(self, n: int) -> None:
+    def _act(self, action: Any, args: tuple[int, ...], done: str) -> None:
         try:
-            self.scale(n)
-            self.message.value = f"scaled to {n} workers"
+            action(*args)
+            self.message.value = done
         except Exception as exc:  # noqa: BLE001 - shown next to the control
-            self.message.value = f"<span style='color:#d62728'>{html.escape(str(exc))}</span>"
+            self.message.value = (
+                f"<span class='lepton-cluster-message-error' style='color:#d62728'>"
+                f"{html.escape(str(exc))}</span>"
+            )
         finally:
             self._scaling = False
             self.update()
 
     def scale(self, n: int) -> None:
-        """Scale the cluster to ``n`` workers and wait until the scheduler sees them."""
+        """Scale the cluster to ``n`` workers and wait until the scheduler sees them
+        (adaptive scaling goes off)."""
+        self._request({"workers": n})
+
+    def adapt(self, minimum: int, maximum: int) -> None:
+        """Turn Dask's adaptive scaling on between ``minimum`` and ``maximum`` workers."""
+        self._request({"adapt": {"minimum": minimum, "maximum": maximum}})
+
+    def _request(self, body: dict[str, Any]) -> None:
+        """One ``PATCH /cluster`` body: through the facade REST uses when this process owns
+        the cluster (same limits, same messages), else through the lab's REST route."""
         if self.manager is not None:
-            # the facade REST uses: same limits, same messages
             from lepton_lab.contract import parse
             from lepton_lab.contract.cluster import ScaleRequest
             from lepton_lab.services.cluster import ClusterService
 
             service = ClusterService(self.manager, dict)
             limit = self.manager.worker_limit()
-            service.scale(parse(ScaleRequest, {"workers": n}, {"max_workers": limit}))
+            service.scale(parse(ScaleRequest, body, {"max_workers": limit}))
             return
         server = _lab_server()
         if server is None:
@@ -168,7 +227,7 @@ class ClusterWidget(w.VBox):
         url, token = server
         request = urllib.request.Request(
             f"{url.rstrip('/')}/lepton-lab/api/cluster",
-            data=json.dumps({"workers": n}).encode(),
+            data=json.dumps(body).encode(),
             method="PATCH",
             headers={"Authorization": f"token {token}", "Content-Type": "application/json"},
         )
@@ -207,16 +266,40 @@ def _lab_server() -> tuple[str, str] | None:
     return info["url"], info.get("token", "")
 
 
+def _scaling_html(status: dict[str, Any]) -> str:
+    """The scaling text: "adaptive 0–8" (and a run waiting for more workers than there
+    are) or "fixed size"."""
+    adapt = status.get("adapt")
+    if not adapt:
+        return "<span class='lepton-cluster-scaling' data-adaptive='false'>fixed size</span>"
+    text = (
+        f"<span class='lepton-cluster-scaling' data-adaptive='true'>"
+        f"adaptive {adapt['minimum']}–{adapt['maximum']}</span>"
+    )
+    requested = int(adapt.get("requested") or 0)
+    if requested > int(status.get("totals", {}).get("workers", 0)):
+        s = "" if requested == 1 else "s"
+        text += (
+            f" · <span class='lepton-cluster-adapt-waiting'>"
+            f"a run is waiting for {requested} worker{s}</span>"
+        )
+    return text
+
+
 def _summary_html(status: dict[str, Any]) -> str:
     totals = status.get("totals", {})
     link = status.get("dashboard_link")
     dashboard = f"<a href='{html.escape(link)}' target='_blank'>dashboard</a>" if link else ""
+    klass = status.get("cluster_class")
+    klass_html = f" <code class='lepton-cluster-class'>{html.escape(klass)}</code>" if klass else ""
     return (
-        f"<b>Cluster</b> <span class='lepton-cluster-mode'>{status.get('mode')}</span> · "
+        f"<b>Cluster</b> <span class='lepton-cluster-mode'>{status.get('mode')}</span>"
+        f"{klass_html} · "
         f"<code>{html.escape(str(status.get('scheduler_address')))}</code> · {dashboard}<br>"
         f"<span class='lepton-worker-count'>{totals.get('workers', 0)}</span> workers, "
         f"{totals.get('threads', 0)} threads, memory {_gib(totals.get('memory_used'))} / "
-        f"{_gib(totals.get('memory_limit'))}, {totals.get('gpus', 0)} GPU(s)"
+        f"{_gib(totals.get('memory_limit'))}, {totals.get('gpus', 0)} GPU(s) · "
+        f"{_scaling_html(status)}"
     )
 
 

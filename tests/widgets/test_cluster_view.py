@@ -51,3 +51,24 @@ def test_worker_rows_show_threads_memory_cpu_and_gpu():
     assert "<span class='lepton-cluster-mode'>cuda</span>" in summary
     assert "href='http://127.0.0.1:8787/status'" in summary
     assert "1 GPU(s)" in summary and "3 threads" in summary
+
+
+def test_summary_names_the_class_and_says_fixed_or_adaptive_with_a_waiting_run():
+    """The class and the scaling state read the same as the sidebar's, from the REST shape."""
+    base = {
+        "mode": "factory",
+        "cluster_class": "dask_jobqueue.LocalCluster",
+        "scheduler_address": "tcp://127.0.0.1:8786",
+        "totals": {"workers": 1, "threads": 1, "memory_used": 0, "memory_limit": 0, "gpus": 0},
+    }
+    fixed = _summary_html({**base, "adapt": None})
+    assert "<code class='lepton-cluster-class'>dask_jobqueue.LocalCluster</code>" in fixed
+    assert "data-adaptive='false'>fixed size</span>" in fixed
+    adaptive = _summary_html({**base, "adapt": {"minimum": 0, "maximum": 8, "requested": 1}})
+    assert "data-adaptive='true'>adaptive 0–8</span>" in adaptive
+    # one worker asked for and one there: nobody waits
+    assert "waiting" not in adaptive
+    waiting = _summary_html({**base, "adapt": {"minimum": 0, "maximum": 8, "requested": 3}})
+    assert "a run is waiting for 3 workers" in waiting
+    # an unknown class (a cluster the lab only connects to) is left out, not "None"
+    assert "lepton-cluster-class" not in _summary_html({**base, "cluster_class": None})

@@ -7,7 +7,7 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
 	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
 
-.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean
+.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean gpu-wheels
 
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
@@ -48,6 +48,20 @@ postgres-deps:
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	  else echo "store tests need PostgreSQL: sudo apt-get install -y postgresql"; exit 1; fi; }
+
+# Wheels for bench/gpu_check.py on a GPU machine with Python 3.12 and torch with CUDA but no
+# package index (docs/gpu.md): what the check needs from PyPI, less torch, cuda-bindings and the
+# large packages that machine already has, into .whl/ (< 64 MiB). Copy the repository with .whl/
+# there (with the workplace's device tool: carry [".whl"]), then run in its root, in one command:
+#   python3 bench/gpu_check.py --wheels .whl
+GPU_WHEEL_PLATFORMS := $(foreach v,2_28 2_27 2_24 2_17 2_12 2_5,--platform manylinux_$(v)_x86_64) \
+	--platform manylinux2014_x86_64 --platform manylinux2010_x86_64 --platform manylinux1_x86_64
+gpu-wheels:
+	rm -rf .whl
+	$(PYTHON) -m pip download --quiet --dest .whl --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --abi cp312 $(GPU_WHEEL_PLATFORMS) \
+	  $$($(PYTHON) bench/gpu_check.py --requirements)
+	$(PYTHON) bench/gpu_check.py --prune-wheels .whl
 
 wheel:
 	rm -rf lepton_lab/labextension dist

@@ -113,3 +113,52 @@ def test_controls_are_off_for_a_cluster_this_kernel_cannot_scale(kernel_env) -> 
                 assert "scale it where it runs" in cw.adapt_button.tooltip
             finally:
                 cw.close()
+
+
+def test_a_lab_kernel_sets_adaptive_scaling_through_the_labs_rest_route(
+    kernel_env, tmp_path
+) -> None:
+    """The kernel does not own the lab's cluster: Adapt goes through ``PATCH /cluster``, the
+    kernel reads the bounds back from the scheduler, and a refusal is the server's message."""
+    from tests.support.labserver import LabServer, execute
+
+    lepton = {
+        "cluster_mode": "local",
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "dashboard_address": "127.0.0.1:0",
+        "max_workers": 4,
+        "state_dir": str(tmp_path / "lepton"),
+    }
+    (tmp_path / "lepton").mkdir()
+    lab = LabServer(tmp_path / "root", lepton=lepton)
+    lab.start()
+    kernel = None
+    try:
+        lab.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 2)
+        kernel = lab.start_kernel("lepton-cpu")
+        out = execute(
+            kernel,
+            "import lepton_lab as ll\ncw = ll.widgets.ClusterWidget()\n"
+            "print(cw.manager is None, cw.adapt_button.disabled, cw.status['adapt'])",
+        )
+        assert out.split() == ["True", "False", "None"], out
+        out = execute(kernel, "cw.adapt(1, 3); cw.update(); print(cw.status['adapt'])")
+        assert out.strip() == "{'minimum': 1, 'maximum': 3, 'requested': 0}", out
+        code, status = lab.request("GET", "lepton-lab/api/cluster")
+        assert code == 200 and status["adapt"]["maximum"] == 3, status
+        out = execute(
+            kernel,
+            "cw.adapt_min.value, cw.adapt_max.value = 3, 2\ncw._on_adapt()\n"
+            "import time\nwhile cw._scaling: time.sleep(0.1)\nprint(cw.message.value)",
+        )
+        assert "the lab refused" in out and "minimum (3) is more than its maximum (2)" in out
+        assert lab.request("GET", "lepton-lab/api/cluster")[1]["adapt"]["maximum"] == 3
+        out = execute(kernel, "cw.scale(2); cw.update(); print(cw.status['adapt'])")
+        assert out.strip() == "None", out
+        assert lab.request("GET", "lepton-lab/api/cluster")[1]["adapt"] is None
+        execute(kernel, "cw.close()")
+    finally:
+        if kernel is not None:
+            kernel.stop_channels()
+        lab.stop(timeout=30)

@@ -93,8 +93,10 @@ def _canonical(name: str) -> str:
 
 def requirements(pyproject: Path = ROOT / "pyproject.toml") -> list[str]:
     """The check's requirements with pyproject.toml's pins, so the carried wheels follow them."""
-    import tomllib
-
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        raise SystemExit("reading pyproject.toml needs Python 3.11 or later (tomllib)") from None
     project = tomllib.loads(pyproject.read_text())["project"]
     specs = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():

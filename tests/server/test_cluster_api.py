@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from tornado.httpclient import HTTPClientError
@@ -16,7 +17,8 @@ async def test_status_reports_the_local_cluster_and_its_workers(cluster_status):
     assert status["owned"] is True
     assert "CPU LocalCluster" in status["reason"]
     assert status["scheduler_address"].startswith("tcp://127.0.0.1:")
-    assert status["dashboard_link"].startswith("http://127.0.0.1:")
+    # through the test server's own URL (jupyter-server-proxy), not 127.0.0.1
+    assert re.fullmatch(r"/a%40b/proxy/\d+/status", status["dashboard_link"]), status
     assert status["totals"]["workers"] == 2
     assert status["totals"]["threads"] == 2
     for worker in status["workers"]:

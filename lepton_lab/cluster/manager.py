@@ -222,6 +222,13 @@ class ClusterManager(LoggingConfigurable):
             return self._client.scheduler.address
         return None
 
+    def client_security(self) -> dict[str, str] | None:
+        """TLS credentials (PEM text) a kernel needs to connect, for a cluster that has them
+        (dask-gateway's); None otherwise."""
+        from lepton_lab.cluster.factory import client_security
+
+        return client_security(self._cluster) if self._cluster is not None else None
+
     @property
     def client(self) -> Any:
         """The manager's own ``distributed.Client`` (None until running)."""
@@ -391,7 +398,10 @@ class ClusterManager(LoggingConfigurable):
                 log.debug("closing the cluster client: %s", exc)
         if cluster is not None:
             try:
-                cluster.close(timeout=timeout)
+                try:
+                    cluster.close(timeout=timeout)
+                except TypeError:  # dask-gateway's close() takes no timeout
+                    cluster.close()
             except Exception as exc:  # noqa: BLE001
                 log.warning("closing the cluster: %s", exc)
 
@@ -451,7 +461,10 @@ class ClusterManager(LoggingConfigurable):
             out["status"] = "unreachable"
             out["error"] = f"{type(exc).__name__}: {exc}"
             return out
-        out["scheduler_address"] = info.get("address") or self.scheduler_address
+        # the cluster's own address is the one clients use: a dask-gateway scheduler calls
+        # itself tls://<internal host>, its clients reach it through gateway://<proxy>/<name>
+        own = self._cluster.scheduler_address if self._cluster is not None else None
+        out["scheduler_address"] = own or info.get("address") or self.scheduler_address
         out["dashboard_link"] = self._dashboard_link(info)
         adapt = self._adapt
         if adapt is None and self.kind == "external":

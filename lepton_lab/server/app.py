@@ -249,11 +249,13 @@ class LeptonLab(ExtensionApp):
 
     def _publish_cluster(self, manager: ClusterManager) -> None:
         status = manager.status()
+        security = manager.client_security() if status["status"] == "running" else None
         if status["status"] == "running":
             address = status["scheduler_address"]
             self._export(settings.ENV_SCHEDULER_ADDRESS, address)
-            # Plain `distributed.Client()` in a kernel then finds the lab's cluster too.
-            if "DASK_SCHEDULER_ADDRESS" not in os.environ:
+            # Plain `distributed.Client()` in a kernel then finds the lab's cluster too (not
+            # a TLS one: its credentials are in the cluster file, for ll.attach())
+            if "DASK_SCHEDULER_ADDRESS" not in os.environ and security is None:
                 self._export("DASK_SCHEDULER_ADDRESS", address)
             self.log.info(
                 "Lepton Lab: %s at %s, ready %.1f s after start (%s); dashboard %s",
@@ -272,7 +274,10 @@ class LeptonLab(ExtensionApp):
                 "mode": status["mode"],
                 "scheduler_address": status["scheduler_address"],
                 "dashboard_link": status["dashboard_link"],
+                "cluster_class": status["cluster_class"],
                 "server_pid": os.getpid(),
+                # PEM text; the file is 0600 in the server's runtime directory
+                "security": security,
             }
         )
 
@@ -282,12 +287,17 @@ class LeptonLab(ExtensionApp):
         machine (Binder, JupyterHub): Dask formats its own ``distributed.dashboard.link``."""
         import dask.config
 
-        from lepton_lab.cluster.dashboard import proxied_dashboard_link
+        from lepton_lab.cluster.dashboard import proxied_dashboard_link, user_dashboard_link
 
-        link = proxied_dashboard_link(self.serverapp.base_url)
+        link = proxied_dashboard_link(self.serverapp.base_url, self.cluster_manager.mode)
         if link is not None:
             self._export("DASK_DISTRIBUTED__DASHBOARD__LINK", link)
-            dask.config.set({"distributed.dashboard.link": link})
+            # undone at stop: a second server in this process (tests) starts from Dask's own
+            self._dashboard_config = dask.config.set({"distributed.dashboard.link": link})
+        elif user_dashboard_link() is not None:
+            self.log.info(
+                "Lepton Lab: keeping your distributed.dashboard.link %s", user_dashboard_link()
+            )
 
     def _export(self, name: str, value: str) -> None:
         """Set a variable for the kernels this server starts; undone when the server stops."""
@@ -296,8 +306,10 @@ class LeptonLab(ExtensionApp):
 
     def _write_cluster_file(self, state: dict[str, Any]) -> None:
         tmp = self.cluster_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state))
-        os.chmod(tmp, 0o600)
+        tmp.unlink(missing_ok=True)
+        # created 0600, never readable by others even for a moment (it may hold TLS keys)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+            f.write(json.dumps(state))
         tmp.replace(self.cluster_file)
 
     async def stop_extension(self) -> None:
@@ -314,6 +326,9 @@ class LeptonLab(ExtensionApp):
         services = getattr(self, "services", None)
         if services is not None:
             services.pool.shutdown(wait=False, cancel_futures=True)
+        dashboard_config = getattr(self, "_dashboard_config", None)
+        if dashboard_config is not None:
+            dashboard_config.__exit__(None, None, None)
         for name, old in getattr(self, "_saved_environ", {}).items():
             if old is None:
                 os.environ.pop(name, None)

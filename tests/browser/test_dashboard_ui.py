@@ -6,7 +6,6 @@ never signed in to Jupyter lands on Jupyter's login page instead."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,28 +25,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 BASE = "/user/alice/"
 
 
-class BaseUrlBrowserLab(BrowserLab):
-    """BrowserLab under a non-root ``ServerApp.base_url``, where 127.0.0.1 links would be
-    the wrong ones (as on JupyterHub and Binder)."""
-
-    def __init__(self, root_dir: Path, state_dir: Path, base_url: str, **kwargs: Any) -> None:
-        super().__init__(root_dir, state_dir, **kwargs)
-        self.base_url = base_url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    def command(self) -> list[str]:
-        return super().command() + [f"--ServerApp.base_url={self.base_url}"]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
     base = tmp_path_factory.mktemp("dashboard-lab")
     (base / "lepton").mkdir()
     lepton = dict(LEPTON, n_workers=1, state_dir=str(base / "lepton"))
-    server = BaseUrlBrowserLab(base / "root", base / "state", BASE, lepton=lepton)
+    server = BrowserLab(base / "root", base / "state", lepton=lepton, base_url=BASE)
     with server.serving(workers=1) as running:
         yield running
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import http.client
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 import dask.config
@@ -33,24 +31,9 @@ LEPTON = {
 }
 
 
-class BaseUrlLab(LabServer):
-    """LabServer under a non-root ``ServerApp.base_url``, as on JupyterHub and Binder."""
-
-    def __init__(self, root_dir: Path, base_url: str, **kwargs: Any) -> None:
-        super().__init__(root_dir, **kwargs)
-        self.base_url = base_url
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.base_url}"
-
-    def command(self) -> list[str]:
-        return super().command() + [f"--ServerApp.base_url={self.base_url}"]
-
-
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseUrlLab]:
-    server = BaseUrlLab(tmp_path_factory.mktemp("dashboard") / "root", BASE, lepton=LEPTON)
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    server = LabServer(tmp_path_factory.mktemp("dashboard") / "root", lepton=LEPTON, base_url=BASE)
     server.start()
     try:
         server.wait_cluster(lambda s: s["status"] == "running" and len(s["workers"]) == 1)
@@ -60,7 +43,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BaseUrlLab]:
 
 
 @pytest.fixture(scope="module")
-def link(lab: BaseUrlLab) -> str:
+def link(lab: LabServer) -> str:
     """The dashboard link the lab's status API gives (a path on the Jupyter server)."""
     code, status = lab.request("GET", "lepton-lab/api/cluster")
     assert code == 200, status
@@ -68,7 +51,7 @@ def link(lab: BaseUrlLab) -> str:
 
 
 def fetch(
-    lab: BaseUrlLab, path: str, token: str | None = "lab", headers: dict | None = None
+    lab: LabServer, path: str, token: str | None = "lab", headers: dict | None = None
 ) -> tuple[int, dict[str, str], bytes]:
     """One request to the Jupyter server with no redirect followed, so a redirect to the login
     page shows as what it is. ``token="lab"`` sends the lab's token in the header."""
@@ -84,7 +67,7 @@ def fetch(
         conn.close()
 
 
-def dashboard_port(lab: BaseUrlLab) -> int:
+def dashboard_port(lab: LabServer) -> int:
     """The port the scheduler's dashboard really listens on, asked of the scheduler itself."""
     _, status = lab.request("GET", "lepton-lab/api/cluster")
     with Client(status["scheduler_address"], timeout=30) as client:
@@ -103,12 +86,12 @@ def assert_refused(code: int, headers: dict[str, str], body: bytes) -> None:
 # the link
 
 
-def test_status_link_is_the_proxied_dashboard_under_the_base_url(lab: BaseUrlLab, link: str):
+def test_status_link_is_the_proxied_dashboard_under_the_base_url(lab: LabServer, link: str):
     """The sidebar and widgets show this link: a path under the base URL, to the real port."""
     assert link == f"{BASE}proxy/{dashboard_port(lab)}/status"
 
 
-def test_kernel_started_by_the_server_gets_the_same_link(lab: BaseUrlLab, link: str):
+def test_kernel_started_by_the_server_gets_the_same_link(lab: LabServer, link: str):
     """Kernels format ``client.dashboard_link`` themselves, from the environment they got."""
     client = lab.start_kernel("lepton-cpu")
     try:
@@ -123,7 +106,7 @@ def test_kernel_started_by_the_server_gets_the_same_link(lab: BaseUrlLab, link: 
 # with the token
 
 
-def test_dashboard_page_opens_through_jupyter_with_the_token(lab: BaseUrlLab, link: str):
+def test_dashboard_page_opens_through_jupyter_with_the_token(lab: LabServer, link: str):
     code, headers, body = fetch(lab, link)
     assert code == 200, (code, headers, body[:300])
     page = body.decode()
@@ -131,7 +114,7 @@ def test_dashboard_page_opens_through_jupyter_with_the_token(lab: BaseUrlLab, li
     assert "Bokeh.embed.embed_items" in page  # the live plots, not an error page
 
 
-def test_the_pages_relative_resources_resolve_under_the_proxy(lab: BaseUrlLab, link: str):
+def test_the_pages_relative_resources_resolve_under_the_proxy(lab: LabServer, link: str):
     """BokehJS, the dashboard's CSS and its plot list are fetched relative to the page's URL;
     each must come back through the proxy, not 404 at the Jupyter server's root."""
     _, _, body = fetch(lab, link)
@@ -152,14 +135,14 @@ def test_the_pages_relative_resources_resolve_under_the_proxy(lab: BaseUrlLab, l
     assert b"individual-task-stream" in plots
 
 
-def test_token_in_the_query_string_opens_it_too(lab: BaseUrlLab, link: str):
+def test_token_in_the_query_string_opens_it_too(lab: LabServer, link: str):
     """A link pasted with ``?token=`` (as Jupyter prints its own URL) works like the header."""
     code, _, body = fetch(lab, f"{link}?token={quote(lab.token)}", token=None)
     assert code == 200, (code, body[:300])
     assert b"Bokeh.embed.embed_items" in body
 
 
-def test_dashboard_root_redirects_inside_the_proxy(lab: BaseUrlLab, link: str):
+def test_dashboard_root_redirects_inside_the_proxy(lab: LabServer, link: str):
     """Dask answers ``/`` with a redirect to its absolute ``/status``; the proxy must rewrite
     it under the base URL, or the browser lands on the Jupyter server's root."""
     root = link.rsplit("/", 1)[0] + "/"
@@ -168,7 +151,7 @@ def test_dashboard_root_redirects_inside_the_proxy(lab: BaseUrlLab, link: str):
     assert urlsplit(headers["location"]).path == link
 
 
-def test_bokeh_websocket_connects_through_the_proxy(lab: BaseUrlLab, link: str):
+def test_bokeh_websocket_connects_through_the_proxy(lab: LabServer, link: str):
     """The plots update over Bokeh's websocket (``status/ws``): the proxy must carry it."""
     assert bokeh_websocket(lab, link, authorized=True) == "ACK"
 
@@ -178,21 +161,21 @@ def test_bokeh_websocket_connects_through_the_proxy(lab: BaseUrlLab, link: str):
 
 
 @pytest.mark.parametrize("token", [None, "wrong-token"], ids=["no-token", "wrong-token"])
-def test_dashboard_is_refused_without_the_token(lab: BaseUrlLab, link: str, token: str | None):
+def test_dashboard_is_refused_without_the_token(lab: LabServer, link: str, token: str | None):
     for url in (link, urljoin(link, "individual-plots.json"), urljoin(link, "static/js/")):
         assert_refused(*fetch(lab, url, token=token))
 
 
-def test_refused_even_for_a_browser_that_asks_for_html(lab: BaseUrlLab, link: str):
+def test_refused_even_for_a_browser_that_asks_for_html(lab: LabServer, link: str):
     code, headers, body = fetch(lab, link, token=None, headers={"Accept": "text/html"})
     assert_refused(code, headers, body)
 
 
-def test_bokeh_websocket_is_refused_without_the_token(lab: BaseUrlLab, link: str):
+def test_bokeh_websocket_is_refused_without_the_token(lab: LabServer, link: str):
     assert bokeh_websocket(lab, link, authorized=False) in (302, 403)
 
 
-def test_bokeh_websocket_is_refused_to_another_sites_page(lab: BaseUrlLab, link: str):
+def test_bokeh_websocket_is_refused_to_another_sites_page(lab: LabServer, link: str):
     """A page from elsewhere, open in a browser signed in to Jupyter (its cookie), must not
     read the dashboard's stream: Jupyter's origin check covers the proxied websocket too.
     (A token in the header is exempt: a foreign page cannot know it.)"""
@@ -202,7 +185,7 @@ def test_bokeh_websocket_is_refused_to_another_sites_page(lab: BaseUrlLab, link:
     assert bokeh_websocket(lab, link, cookie=cookie, origin="http://evil.example") == 403
 
 
-def login_cookie(lab: BaseUrlLab) -> str:
+def login_cookie(lab: LabServer) -> str:
     """The Cookie header of a browser that opened JupyterLab with ``?token=`` once."""
     conn = http.client.HTTPConnection("127.0.0.1", lab.port, timeout=60)
     try:
@@ -216,7 +199,7 @@ def login_cookie(lab: BaseUrlLab) -> str:
     return "; ".join(cookies)
 
 
-def test_proxy_does_not_relay_to_other_hosts(lab: BaseUrlLab):
+def test_proxy_does_not_relay_to_other_hosts(lab: LabServer):
     """Jupyter's token must not turn the server into an open relay: jupyter-server-proxy
     reaches 127.0.0.1/localhost only, unless the admin allows more hosts."""
     code, _, body = fetch(lab, f"{BASE}proxy/example.com:80/")
@@ -225,7 +208,7 @@ def test_proxy_does_not_relay_to_other_hosts(lab: BaseUrlLab):
 
 
 def bokeh_websocket(
-    lab: BaseUrlLab,
+    lab: LabServer,
     link: str,
     authorized: bool = False,
     cookie: str | None = None,

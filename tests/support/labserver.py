@@ -35,8 +35,11 @@ class LabServer:
         log_path: Path | None = None,
         app: str = "jupyterlab",
         env: dict[str, str] | None = None,
+        base_url: str = "/",
     ) -> None:
         self.root_dir = Path(root_dir)
+        # a non-root base URL is what JupyterHub and Binder give a user's server
+        self.base_url = base_url
         self.extra_env = env or {}
         self.lepton = lepton or {}
         self.app = app
@@ -50,7 +53,7 @@ class LabServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/"
+        return f"http://127.0.0.1:{self.port}{self.base_url}"
 
     def command(self) -> list[str]:
         cmd = [
@@ -64,6 +67,8 @@ class LabServer:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root_dir}",
         ]
+        if self.base_url != "/":
+            cmd.append(f"--ServerApp.base_url={self.base_url}")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             cmd.append("--allow-root")  # CI and containers run as root
         from tests.support.settings import config_sections

@@ -105,7 +105,8 @@ def attach(address: str | None = None, *, timeout: float = 60.0) -> Client:
         from distributed import Client
 
         if target is not None:
-            _client = Client(target, timeout=timeout, set_as_default=True)
+            security = lab_security(target)
+            _client = Client(target, timeout=timeout, set_as_default=True, security=security)
             return _client
         if _embedded is None:
             try:
@@ -134,6 +135,29 @@ def detach() -> None:
         if _embedded is not None:
             _embedded.close()
             _embedded = None
+
+
+def lab_security(address: str) -> Any:
+    """``distributed.Security`` for the lab's cluster when it needs TLS credentials (a
+    dask-gateway cluster's exist only in the server's memory; the server writes them, as PEM
+    text, into its 0600 cluster file), else None (Dask's configured security). A
+    ``gateway://`` address needs dask_gateway imported: that registers its comm."""
+    if address.startswith("gateway://"):
+        import dask_gateway  # noqa: F401
+
+    state_file = os.environ.get(ENV_CLUSTER_FILE)
+    if not state_file:
+        return None
+    try:
+        state = json.loads(Path(state_file).read_text())
+    except (OSError, ValueError):
+        return None
+    creds = state.get("security")
+    if not creds or state.get("scheduler_address") != address:
+        return None
+    from distributed.security import Security
+
+    return Security(**creds, require_encryption=True)
 
 
 def _normalise(address: str) -> str:
@@ -329,7 +353,7 @@ def _forget_inherited_cluster() -> None:
     if _embedded is not None:
         inherited.append(_embedded.client)
         _parent_address = _embedded.scheduler_address
-        cluster = getattr(_embedded, "_cluster", None)
+        cluster = _embedded.cluster
         if cluster is not None:
             cluster.shutdown_on_close = False  # Dask's atexit would close it from here
         _disown_dask_processes()

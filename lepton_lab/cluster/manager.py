@@ -230,6 +230,11 @@ class ClusterManager(LoggingConfigurable):
         return client_security(self._cluster) if self._cluster is not None else None
 
     @property
+    def cluster(self) -> Any:
+        """The Dask cluster object the lab started (None for an existing cluster)."""
+        return self._cluster
+
+    @property
     def client(self) -> Any:
         """The manager's own ``distributed.Client`` (None until running)."""
         return self._client
@@ -281,6 +286,10 @@ class ClusterManager(LoggingConfigurable):
             self._client = client
         except Exception as exc:  # noqa: BLE001 - the state must record any failure
             message = str(exc) if isinstance(exc, ClusterError) else f"{type(exc).__name__}: {exc}"
+            root = _root_cause(exc)
+            if root is not exc and str(root) and str(root) not in message:
+                # "LabNanny failed to start." alone does not say why the worker died
+                message += f" (because {type(root).__name__}: {root})"
             with self._lock:
                 self._state.status = "error"
                 self._state.error = message
@@ -341,7 +350,10 @@ class ClusterManager(LoggingConfigurable):
             return LocalCUDACluster(resources={"GPU": 1}, **kwargs)
         from distributed import LocalCluster
 
-        return LocalCluster(processes=True, worker_class=LabNanny, **kwargs)
+        # a nanny whose worker never reports gives up by itself instead of waiting forever
+        return LocalCluster(
+            processes=True, worker_class=LabNanny, death_timeout=self.start_timeout, **kwargs
+        )
 
     def start_in_background(
         self, on_done: Callable[[ClusterManager], None] | None = None
@@ -591,6 +603,17 @@ class ClusterManager(LoggingConfigurable):
             return live_requests(self._client.get_metadata(REQUESTS_KEY, default={}))
         except Exception:  # noqa: BLE001 - a status never fails on this figure
             return 0
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception of a chain (``raise ... from`` or raised while handling)."""
+    seen = {id(exc)}
+    while True:
+        nxt = exc.__cause__ or exc.__context__
+        if nxt is None or id(nxt) in seen:
+            return exc
+        seen.add(id(nxt))
+        exc = nxt
 
 
 def _worker_view(address: str, w: dict[str, Any]) -> dict[str, Any]:

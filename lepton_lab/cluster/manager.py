@@ -197,6 +197,8 @@ class ClusterManager(LoggingConfigurable):
         self._cluster: Any = None  # the cluster object when we own it
         self._client: Any = None
         self._adapt: dict[str, Any] | None = None  # the adaptive bounds while on
+        # (stop event, thread) raising a gateway's adaptive minimum for waiting runs
+        self._follower: tuple[threading.Event, threading.Thread] | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -399,6 +401,7 @@ class ClusterManager(LoggingConfigurable):
         self._close_quietly(timeout)
 
     def _close_quietly(self, timeout: float = 30) -> None:
+        self._stop_following()
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
         self._adapt = None
@@ -571,20 +574,50 @@ class ClusterManager(LoggingConfigurable):
 
         from lepton_lab.cluster.adaptive import ADAPT_KEY, LabAdaptive
 
+        self._stop_following()
         if isinstance(self._cluster, Cluster):
             adaptive = self._cluster.adapt(
                 Adaptive=LabAdaptive, minimum=minimum, maximum=maximum, **options
             )
         else:
             adaptive = self._cluster.adapt(minimum=minimum, maximum=maximum, **options)
+            self._follow_requests(minimum, maximum, options)
         self._adapt = {"minimum": minimum, "maximum": maximum}
         self._client.set_metadata(ADAPT_KEY, dict(self._adapt))
         log.info("Lepton Lab cluster: adaptive scaling on, %d..%d workers", minimum, maximum)
         return adaptive
 
+    def _follow_requests(self, minimum: int, maximum: int, options: dict[str, Any]) -> None:
+        """For a cluster with its own adaptivity (dask-gateway's, decided in the gateway from
+        task load), raise its minimum to the workers runs are waiting for, and lower it back
+        when they are gone: the gateway cannot read the runs' requests, this process can."""
+        stop = threading.Event()
+
+        def follow() -> None:
+            applied = minimum
+            while not stop.wait(1.0):
+                want = min(max(minimum, self._requested_workers()), maximum)
+                if want == applied or self._cluster is None:
+                    continue
+                try:
+                    self._cluster.adapt(minimum=want, maximum=maximum, **options)
+                    applied = want
+                except Exception as exc:  # noqa: BLE001 - retried on the next tick
+                    log.warning("Lepton Lab cluster: raising the adaptive minimum: %s", exc)
+
+        self._follower = (stop, threading.Thread(target=follow, name="lepton-adapt", daemon=True))
+        self._follower[1].start()
+
+    def _stop_following(self) -> None:
+        follower, self._follower = self._follower, None
+        if follower is not None:
+            follower[0].set()
+            follower[1].join(5)
+
     def _stop_adapt(self) -> None:
         from distributed.deploy import Cluster
 
+        self._stop_following()
         from lepton_lab.cluster.adaptive import ADAPT_KEY
 
         if isinstance(self._cluster, Cluster):

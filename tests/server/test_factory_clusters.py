@@ -170,6 +170,16 @@ def test_dask_gateway_cluster_owned_by_the_lab(tmp_path, gateway):
         name = two["scheduler_address"].rsplit("/", 1)[1]
         assert name in two["dashboard_link"]
         assert list(gateway.clusters("running")) == [name]
+
+        # elastic: the gateway's own adaptivity (task load) gets its minimum raised by the lab
+        # while a run waits for workers, and lowered again after it
+        code, adaptive = server.request("PATCH", CLUSTER, {"adapt": {"minimum": 0, "maximum": 2}})
+        assert code == 200 and adaptive["adapt"]["maximum"] == 2, adaptive
+        server.wait_cluster(lambda s: s["totals"]["workers"] == 0, timeout=120)
+        fit = fit_in_kernel(server)
+        assert fit["status"] == "completed", fit["error"]
+        assert len({r["worker"] for r in fit["result"]}) == 2
+        server.wait_cluster(lambda s: s["totals"]["workers"] == 0, timeout=120)
     finally:
         code = server.stop()
     assert code == 0, server.log()

@@ -52,6 +52,29 @@ def adapt_bounds(client: Any) -> dict[str, int] | None:
     return bounds if isinstance(bounds, dict) and "maximum" in bounds else None
 
 
+def requested_workers(client: Any) -> int:
+    """The largest live worker request of a run on this client's scheduler (0 when the
+    metadata cannot be read: a status never fails on this figure)."""
+    try:
+        return live_requests(client.get_metadata(REQUESTS_KEY, default={}))
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def adapt_status(client: Any, bounds: dict[str, Any] | None = None) -> dict[str, int] | None:
+    """The status's ``adapt``: the bounds (given by the owner, else read from the scheduler,
+    where the lab's owner wrote them) and the workers runs are waiting for; None when the
+    cluster is not adaptive. One shape for the lab's status, the CLI and the widget."""
+    bounds = bounds if bounds is not None else adapt_bounds(client)
+    if bounds is None:
+        return None
+    return {
+        "minimum": int(bounds["minimum"]),
+        "maximum": int(bounds["maximum"]),
+        "requested": requested_workers(client),
+    }
+
+
 @contextmanager
 def workers_requested(client: Any, workers: int, hold: float) -> Iterator[None]:
     """Ask an adaptive cluster for ``workers`` while the block runs, for at most ``hold``

@@ -481,18 +481,11 @@ class ClusterManager(LoggingConfigurable):
         own = self._cluster.scheduler_address if self._cluster is not None else None
         out["scheduler_address"] = own or info.get("address") or self.scheduler_address
         out["dashboard_link"] = self._dashboard_link(info)
-        adapt = self._adapt
-        if adapt is None and self.kind == "external":
-            # a lab (or anyone using LabAdaptive) may have made it adaptive: it says so there
-            from lepton_lab.cluster.adaptive import adapt_bounds
+        if self._adapt is not None or self.kind == "external":
+            # an existing cluster may have been made adaptive by its lab: it says so there
+            from lepton_lab.cluster.adaptive import adapt_status
 
-            adapt = adapt_bounds(client)
-        if adapt is not None:
-            out["adapt"] = {
-                "minimum": adapt["minimum"],
-                "maximum": adapt["maximum"],
-                "requested": self._requested_workers(),
-            }
+            out["adapt"] = adapt_status(client, self._adapt)
         workers = [_worker_view(addr, w) for addr, w in info.get("workers", {}).items()]
         workers.sort(key=lambda w: (str(w["name"]), w["address"]))
         out["workers"] = workers
@@ -630,12 +623,9 @@ class ClusterManager(LoggingConfigurable):
         log.info("Lepton Lab cluster: adaptive scaling off")
 
     def _requested_workers(self) -> int:
-        from lepton_lab.cluster.adaptive import REQUESTS_KEY, live_requests
+        from lepton_lab.cluster.adaptive import requested_workers
 
-        try:
-            return live_requests(self._client.get_metadata(REQUESTS_KEY, default={}))
-        except Exception:  # noqa: BLE001 - a status never fails on this figure
-            return 0
+        return requested_workers(self._client)
 
 
 def _root_cause(exc: BaseException) -> BaseException:

@@ -22,7 +22,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from lepton_lab.cluster.adaptive import REQUESTS_KEY, adapt_bounds, live_requests
+from lepton_lab.cluster.adaptive import adapt_status
 from lepton_lab.cluster.manager import _worker_view
 from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.settings import ENV_CLUSTER_FILE
@@ -97,14 +97,7 @@ class ClusterWidget(w.VBox):
                 dashboard = self.client.dashboard_link
             except Exception:  # noqa: BLE001 - no dashboard is not an error
                 pass
-        adapt = adapt_bounds(self.client)
-        if adapt is not None:
-            requests = self.client.get_metadata(REQUESTS_KEY, default={})
-            adapt = {
-                "minimum": int(adapt["minimum"]),
-                "maximum": int(adapt["maximum"]),
-                "requested": live_requests(requests),
-            }
+        adapt = adapt_status(self.client)
         return {
             "mode": lab.get("mode") or "external",
             "status": "running",

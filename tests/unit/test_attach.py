@@ -145,6 +145,17 @@ def _tool(name: str) -> str:
     return str(path)
 
 
+def _run(
+    argv: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess:
+    """Run a command the way a user would, within the time limit; it must exit 0."""
+    done = subprocess.run(
+        argv, input=stdin, capture_output=True, text=True, timeout=LIMIT, cwd=cwd, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def _run_repl(body: str, env: dict[str, str], cwd: Path) -> str:
     """Type ``body`` line by line into an interactive ``python -i`` on a pseudo-terminal
     (``__main__`` is then the REPL's, with no file), and return what it printed."""
@@ -187,15 +198,11 @@ def _run_notebook(body: str, env: dict[str, str], cwd: Path) -> str:
     notebook.cells = [nbformat.v4.new_code_cell(body)]
     path = cwd / "attach.ipynb"
     nbformat.write(notebook, path)
-    done = subprocess.run(
+    _run(
         [_tool("jupyter"), "execute", "--inplace", "--kernel_name=python3", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
         cwd=cwd,
         env=env,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     executed = nbformat.read(path, as_version=4)
     outputs = executed.cells[0].outputs
     errors = [o for o in outputs if o.output_type == "error"]
@@ -236,16 +243,7 @@ def test_every_way_of_running_a_script_attaches_computes_and_runs_the_body_once(
             "ipython-file": [_tool("ipython"), "--no-banner", str(script)],
             "ipython-c": [_tool("ipython"), "--no-banner", "-c", body],
         }[way]
-        done = subprocess.run(
-            command,
-            input=body if way == "stdin" else None,
-            capture_output=True,
-            text=True,
-            timeout=LIMIT,
-            cwd=tmp_path,
-            env=env,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        done = _run(command, cwd=tmp_path, env=env, stdin=body if way == "stdin" else None)
         out = done.stdout
     elapsed = time.monotonic() - started
     assert "answer 6" in out, out[-3000:]
@@ -306,15 +304,7 @@ def test_a_worker_that_hangs_or_dies_at_start_is_one_line_in_bounded_time(tmp_pa
     env["LL_TEST_WORKER"] = worker
     env["LL_TEST_WORKERS"] = str(tmp_path / "workers.txt")
     env["LL_TEST_TIMEOUT"] = "8"
-    done = subprocess.run(
-        [sys.executable, "-c", CATCHING_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        cwd=tmp_path,
-        env=env,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, "-c", CATCHING_SCRIPT], cwd=tmp_path, env=env)
     errors = [line for line in done.stdout.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, done.stdout
     message = errors[0]
@@ -365,15 +355,7 @@ def test_a_daemonic_process_is_refused_at_once_instead_of_hanging(tmp_path):
     then waited for ever (a multiprocessing Pool worker calling ll.attach() hung)."""
     script = tmp_path / "pool.py"  # a file: the spawned child imports its target from it
     script.write_text(DAEMON_SCRIPT)
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        cwd=tmp_path,
-        env=_python_env(tmp_path),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, str(script)], cwd=tmp_path, env=_python_env(tmp_path))
     assert "cannot start an embedded cluster in a daemonic process" in done.stdout
     assert "ll.attach(client.scheduler.address)" in done.stdout
     assert float(re.search(r"seconds ([\d.]+)", done.stdout).group(1)) < 30
@@ -402,15 +384,7 @@ print("registered", flush=True)
 def test_attach_while_python_shuts_down_says_so_in_one_line(tmp_path):
     """From an atexit handler Dask can neither start nor connect (it failed deep inside an
     import with "can't register atexit after shutdown")."""
-    done = subprocess.run(
-        [sys.executable, "-c", SHUTDOWN_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        cwd=tmp_path,
-        env=_python_env(tmp_path),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, "-c", SHUTDOWN_SCRIPT], cwd=tmp_path, env=_python_env(tmp_path))
     assert "error: ll.attach() was called while Python is shutting down" in done.stdout
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
 
@@ -445,15 +419,7 @@ def test_a_forked_child_attaches_to_its_parents_cluster_and_leaves_it_running(tm
     """The child inherited the parent's client with no event loop behind it: attach()
     returned it and its first result hung; a child that attached nothing hung at exit; and
     its exit terminated the parent's workers (and removed the scheduler's scratch folder)."""
-    done = subprocess.run(
-        [sys.executable, "-c", FORK_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=LIMIT,
-        cwd=tmp_path,
-        env=_python_env(tmp_path),
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = _run([sys.executable, "-c", FORK_SCRIPT], cwd=tmp_path, env=_python_env(tmp_path))
     out = done.stdout
     assert "parent 3" in out and "child 7" in out and "parent again 11" in out, out
     assert "child has its own client True" in out

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 
 import psutil
 import pytest
 
-from tests.support.labserver import LabServer
+from tests.support.labserver import LabServer, _ephemeral_range
 
 LAB = {
     "cluster_mode": "local",
@@ -70,3 +71,24 @@ def test_impossible_cluster_mode_is_reported_not_replaced(tmp_path, mode, expect
     finally:
         assert server.stop() == 0
     assert expected in server.log()
+
+
+def test_a_port_taken_before_the_server_binds_it_is_replaced(tmp_path):
+    """CI once lost a run to a port that another process took between free_port() and
+    jupyter's bind; the test server picks another port instead of failing the test."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        server = LabServer(tmp_path / "root", {"cluster_mode": "nonsense"})
+        server.port = taken.getsockname()[1]
+        server.start()
+        try:
+            assert server.port != taken.getsockname()[1]
+            low, _ = _ephemeral_range()
+            assert server.port < low
+            assert server.request("GET", "api/status")[0] == 200
+        finally:
+            assert server.stop() == 0
+    finally:
+        taken.close()

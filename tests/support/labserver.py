@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -19,7 +20,31 @@ from pathlib import Path
 from typing import Any
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` can be handed out again, to a Dask worker
+    or an outgoing connection of a parallel test, before our server binds it: CI saw
+    "The port ... is already in use". Ports below the ephemeral range are only ever taken
+    by explicit binds, so that race goes away."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -92,8 +117,23 @@ class LabServer:
             self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env, cwd=self.root_dir
         )
         deadline = time.monotonic() + timeout
+        port_retries = 3
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                if port_retries and "is already in use" in self.log():
+                    # another process took the port between free_port() and the bind
+                    port_retries -= 1
+                    self.port = free_port()
+                    self._log.close()
+                    self._log = open(self.log_path, "wb")
+                    self.proc = subprocess.Popen(
+                        self.command(),
+                        stdout=self._log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
+                        cwd=self.root_dir,
+                    )
+                    continue
                 raise RuntimeError(f"jupyter exited with {self.proc.returncode}:\n{self.log()}")
             with contextlib.suppress(OSError):  # not listening yet
                 status, _ = self.request("GET", "api/status")

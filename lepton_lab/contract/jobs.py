@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, create_model, field_validator
+from pydantic import Field, SecretStr, StringConstraints, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from lepton_lab.contract.base import Request, View
@@ -22,6 +22,12 @@ Overlap = Literal["skip", "queue"]
 Catchup = Literal["once", "none"]
 MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_RETRIES = 100
+MAX_SECRETS = 50
+MAX_SECRET_BYTES = 64 * 1024
+#: a secret reaches the job's kernel as an environment variable of this name
+SecretName = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", min_length=1, max_length=128)
+]
 
 
 def _executor_enum(schema: dict[str, Any]) -> None:
@@ -52,6 +58,13 @@ class JobOptions(Request):
     )
     output_formats: list[OutputFormat] = Field(
         default_factory=lambda: ["ipynb"], max_length=len(OUTPUT_FORMATS)
+    )
+    secrets: dict[SecretName, Annotated[SecretStr, Field(max_length=MAX_SECRET_BYTES)]] = Field(
+        default_factory=dict,
+        max_length=MAX_SECRETS,
+        description="environment variables for the job's kernel, stored encrypted and never "
+        "shown again (views list only their names, as secret_names); a value the job prints "
+        "is redacted from its log and output",
     )
     executor: str = Field(  # type: ignore[assignment] - absent: the server's default
         None,
@@ -197,6 +210,7 @@ class StoredNotebook(View):
     retries: int
     tags: list[str]
     output_formats: list[str]
+    secret_names: list[str] = Field([], description="names of the job's secrets (never values)")
     created_at: float
 
 

@@ -679,6 +679,12 @@ export interface components {
       tags: string[];
       /** Output Formats */
       output_formats: string[];
+      /**
+       * Secret Names
+       * @description names of the job's secrets (never values)
+       * @default []
+       */
+      secret_names?: string[];
       /** Created At */
       created_at: number;
       /** Output Dir */
@@ -872,6 +878,13 @@ export interface components {
       tags?: string[];
       /** Output Formats */
       output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Secrets
+       * @description environment variables for the job's kernel, stored encrypted and never shown again (views list only their names, as secret_names); a value the job prints is redacted from its log and output
+       */
+      secrets?: {
+        [key: string]: string;
+      };
       /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's
@@ -1338,6 +1351,12 @@ export interface components {
       tags: string[];
       /** Output Formats */
       output_formats: string[];
+      /**
+       * Secret Names
+       * @description names of the job's secrets (never values)
+       * @default []
+       */
+      secret_names?: string[];
       /** Created At */
       created_at: number;
       /** Cron */
@@ -1470,6 +1489,14 @@ export interface components {
        */
       output_formats?: ('ipynb' | 'html')[];
       /**
+       * Secrets
+       * @description environment variables for the job's kernel, stored encrypted and never shown again (views list only their names, as secret_names); a value the job prints is redacted from its log and output
+       * @default null
+       */
+      secrets?: {
+        [key: string]: string;
+      };
+      /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's
        * @default null
@@ -1552,6 +1579,13 @@ export interface components {
       tags?: string[];
       /** Output Formats */
       output_formats?: ('ipynb' | 'html')[];
+      /**
+       * Secrets
+       * @description environment variables for the job's kernel, stored encrypted and never shown again (views list only their names, as secret_names); a value the job prints is redacted from its log and output
+       */
+      secrets?: {
+        [key: string]: string;
+      };
       /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lepton_lab.cluster.errors import ClusterError
+from lepton_lab.cluster.security import client_security, cluster_file_security
 from lepton_lab.config.settings import ENV_CLUSTER_FILE, ENV_SCHEDULER_ADDRESS
 
 if TYPE_CHECKING:
@@ -37,8 +38,10 @@ if TYPE_CHECKING:
 _lock = threading.Lock()
 _client: Client | None = None
 _embedded: ClusterManager | None = None
-#: in a forked child: the scheduler of the embedded cluster its parent started
+#: in a forked child: the scheduler of the embedded cluster its parent started, and the
+#: credentials (paths of its key files) to reach it
 _parent_address: str | None = None
+_parent_security: dict[str, str] | None = None
 _atexit_registered = False
 
 #: the name Dask's nanny gives the worker processes it spawns
@@ -105,7 +108,10 @@ def attach(address: str | None = None, *, timeout: float = 60.0) -> Client:
         from distributed import Client
 
         if target is not None:
-            security = lab_security(target)
+            if target == _parent_address:
+                security = client_security(_parent_security)
+            else:
+                security = lab_security(target)
             _client = Client(target, timeout=timeout, set_as_default=True, security=security)
             return _client
         if _embedded is None:
@@ -116,7 +122,12 @@ def attach(address: str | None = None, *, timeout: float = 60.0) -> Client:
             if not _atexit_registered:
                 atexit.register(detach)
                 _atexit_registered = True
-        _client = Client(_embedded.scheduler_address, timeout=timeout, set_as_default=True)
+        _client = Client(
+            _embedded.scheduler_address,
+            timeout=timeout,
+            set_as_default=True,
+            security=client_security(_embedded.client_security()),
+        )
         return _client
 
 
@@ -138,26 +149,18 @@ def detach() -> None:
 
 
 def lab_security(address: str) -> Any:
-    """``distributed.Security`` for the lab's cluster when it needs TLS credentials (a
-    dask-gateway cluster's exist only in the server's memory; the server writes them, as PEM
-    text, into its 0600 cluster file), else None (Dask's configured security). A
-    ``gateway://`` address needs dask_gateway imported: that registers its comm."""
+    """``distributed.Security`` for the lab's cluster when it needs TLS credentials, else
+    None (Dask's configured security). The server names them in its 0600 cluster file: the
+    key files of its own cluster (lepton_lab.cluster.security), or the PEM text of a
+    dask-gateway cluster's, which exist only in the server's memory. A ``gateway://``
+    address needs dask_gateway imported: that registers its comm."""
     if address.startswith("gateway://"):
         import dask_gateway  # noqa: F401
 
     state_file = os.environ.get(ENV_CLUSTER_FILE)
     if not state_file:
         return None
-    try:
-        state = json.loads(Path(state_file).read_text())
-    except (OSError, ValueError):
-        return None
-    creds = state.get("security")
-    if not creds or state.get("scheduler_address") != address:
-        return None
-    from distributed.security import Security
-
-    return Security(**creds, require_encryption=True)
+    return cluster_file_security(state_file, address)
 
 
 def _normalise(address: str) -> str:
@@ -345,7 +348,7 @@ def _forget_inherited_cluster() -> None:
     parent's workers (a failed ``waitpid`` reads as "alive"), and Dask removed the parent's
     scratch folders. The child attaches to its parent's scheduler as a client of its own.
     """
-    global _lock, _client, _embedded, _parent_address
+    global _lock, _client, _embedded, _parent_address, _parent_security
     _lock = threading.Lock()
     if _client is None and _embedded is None:
         return
@@ -353,6 +356,7 @@ def _forget_inherited_cluster() -> None:
     if _embedded is not None:
         inherited.append(_embedded.client)
         _parent_address = _embedded.scheduler_address
+        _parent_security = _embedded.client_security()
         cluster = _embedded.cluster
         if cluster is not None:
             cluster.shutdown_on_close = False  # Dask's atexit would close it from here

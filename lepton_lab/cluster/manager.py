@@ -30,6 +30,7 @@ from lepton_lab.cluster.factory import (
 )
 from lepton_lab.cluster.gpus import GpuProbe, probe_gpus
 from lepton_lab.cluster.scheduler import scheduler_identity
+from lepton_lab.cluster.security import LabCredentials, check_settings, client_security
 
 log = logging.getLogger("lepton_lab.cluster")
 
@@ -166,6 +167,29 @@ class ClusterManager(LoggingConfigurable):
         "of distributed.Adaptive, e.g. 'interval' or 'wait_count', pass through). Also read "
         "from Dask's config key lepton-lab.cluster.adapt. Set as c.LeptonLab.adapt.",
     )
+    tls = Bool(
+        True,
+        config=True,
+        help="Start the lab's own cluster with Dask's mutual TLS and a key pair made at start, "
+        "so that only processes given its credentials (the lab's kernels, jobs and CLI, "
+        "through the cluster file) can connect. Off: plain TCP that any local process can "
+        "use (docs/security.md).",
+    )
+    tls_dir = Unicode(
+        "",
+        config=True,
+        help="Where the key pair of the lab's own cluster is written (a 0700 folder per "
+        "cluster, removed at close); default: the state directory's tls/.",
+    )
+    security = Dict(
+        None,
+        allow_none=True,
+        config=True,
+        help="Dask TLS settings of a client for an existing cluster (mode = tls://host:port): "
+        "{'tls_ca_file': ..., 'tls_client_cert': ..., 'tls_client_key': ...}, paths or PEM "
+        "text. Kernels, jobs and the CLI get them through the cluster file. Set as "
+        "c.LeptonLab.security.",
+    )
     start_timeout = Float(120.0, config=True, help="Seconds to wait for the cluster to start.")
     scale_timeout = Float(60.0, config=True, help="Seconds PATCH /cluster waits for workers.")
 
@@ -195,6 +219,7 @@ class ClusterManager(LoggingConfigurable):
         self._lock = threading.RLock()
         self._ready = threading.Event()
         self._cluster: Any = None  # the cluster object when we own it
+        self._credentials: LabCredentials | None = None  # the TLS key pair of our own cluster
         self._client: Any = None
         self._adapt: dict[str, Any] | None = None  # the adaptive bounds while on
         # (stop event, thread) raising a gateway's adaptive minimum for waiting runs
@@ -225,11 +250,16 @@ class ClusterManager(LoggingConfigurable):
         return None
 
     def client_security(self) -> dict[str, str] | None:
-        """TLS credentials (PEM text) a kernel needs to connect, for a cluster that has them
-        (dask-gateway's); None otherwise."""
-        from lepton_lab.cluster.factory import client_security
+        """TLS credentials another process needs to connect (what the cluster file holds):
+        the key files of the lab's own cluster, the configured ``security`` of an existing
+        one, the PEM text of a factory cluster that has them (dask-gateway's); else None."""
+        from lepton_lab.cluster.factory import client_security as factory_security
 
-        return client_security(self._cluster) if self._cluster is not None else None
+        if self._credentials is not None:
+            return self._credentials.client
+        if self.kind == "external" and self.security:
+            return dict(self.security)
+        return factory_security(self._cluster) if self._cluster is not None else None
 
     @property
     def cluster(self) -> Any:
@@ -272,7 +302,17 @@ class ClusterManager(LoggingConfigurable):
             )
             self._state.choice = choice
             if choice.kind == "external":
-                client = Client(choice.address, timeout=self.start_timeout)
+                try:
+                    security = client_security(
+                        check_settings(self.security) if self.security else None
+                    )
+                except ValueError as exc:
+                    raise ClusterError(str(exc)) from None
+                if security is None:
+                    # the lab's own cluster, reached from its CLI or a kernel: the server
+                    # named its credentials in the cluster file
+                    security = _lab_file_security(choice.address)
+                client = Client(choice.address, timeout=self.start_timeout, security=security)
             else:
                 self._cluster = self.start_cluster(choice.kind)
                 get_client = getattr(self._cluster, "get_client", None)
@@ -340,6 +380,11 @@ class ClusterManager(LoggingConfigurable):
                 dask.config.config,
                 {"distributed": {"worker": {"profile": {"enabled": False}}}},
             )
+        if self.tls:
+            # Only holders of this key pair can connect (lepton_lab.cluster.security)
+            self._credentials = LabCredentials(self._tls_parent(), kind)
+            kwargs["security"] = self._credentials.security()
+            kwargs["protocol"] = "tls://"
         from lepton_lab.cluster.workers import LabNanny, keep_allocator_defaults
 
         if kind == "cuda":
@@ -356,6 +401,13 @@ class ClusterManager(LoggingConfigurable):
         return LocalCluster(
             processes=True, worker_class=LabNanny, death_timeout=self.start_timeout, **kwargs
         )
+
+    def _tls_parent(self) -> str:
+        if self.tls_dir:
+            return self.tls_dir
+        from lepton_lab.config.settings import state_dir
+
+        return str(state_dir() / "tls")
 
     def start_in_background(
         self, on_done: Callable[[ClusterManager], None] | None = None
@@ -419,6 +471,9 @@ class ClusterManager(LoggingConfigurable):
                     cluster.close()
             except Exception as exc:  # noqa: BLE001
                 log.warning("closing the cluster: %s", exc)
+        credentials, self._credentials = self._credentials, None
+        if credentials is not None:
+            credentials.remove()
 
     # -- observation -----------------------------------------------------------------------
     def _on_scheduler_event(self, event: Any) -> None:
@@ -626,6 +681,16 @@ class ClusterManager(LoggingConfigurable):
         from lepton_lab.cluster.adaptive import requested_workers
 
         return requested_workers(self._client)
+
+
+def _lab_file_security(address: str) -> Any:
+    import os
+
+    from lepton_lab.cluster.security import cluster_file_security
+    from lepton_lab.config.settings import ENV_CLUSTER_FILE
+
+    state_file = os.environ.get(ENV_CLUSTER_FILE)
+    return cluster_file_security(state_file, address) if state_file else None
 
 
 def _root_cause(exc: BaseException) -> BaseException:

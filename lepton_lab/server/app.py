@@ -45,7 +45,15 @@ LEGACY_CLUSTER_SETTINGS = {
 
 #: ``c.LeptonLab.<name>`` settings that are documented under that name and configure the
 #: ClusterManager (``c.ClusterManager.<new name>`` works too)
-CLUSTER_SETTINGS = {"cluster_factory": "factory", "adapt": "adapt"}
+CLUSTER_SETTINGS = {"cluster_factory": "factory", "adapt": "adapt", "security": "security"}
+
+#: Dask's config (as environment variables) of a client with TLS credentials: a plain
+#: ``distributed.Client()`` in a kernel reads them, like ``ll.attach()`` reads the cluster file
+DASK_TLS_ENV = {
+    "tls_ca_file": "DASK_DISTRIBUTED__COMM__TLS__CA_FILE",
+    "tls_client_cert": "DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT",
+    "tls_client_key": "DASK_DISTRIBUTED__COMM__TLS__CLIENT__KEY",
+}
 
 
 class LeptonLab(ExtensionApp):
@@ -130,6 +138,7 @@ class LeptonLab(ExtensionApp):
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
         private_dir(self.state_dir)  # a configured one may not exist yet
+        self._warn_if_shared(Path(self.state_dir))
         self._export(settings.ENV_STATE_DIR, self.state_dir)
         self._export(settings.ENV_DATABASE_URL, self.database_url)
         if self.artifact_dir:
@@ -253,10 +262,16 @@ class LeptonLab(ExtensionApp):
         if status["status"] == "running":
             address = status["scheduler_address"]
             self._export(settings.ENV_SCHEDULER_ADDRESS, address)
-            # Plain `distributed.Client()` in a kernel then finds the lab's cluster too (not
-            # a TLS one: its credentials are in the cluster file, for ll.attach())
-            if "DASK_SCHEDULER_ADDRESS" not in os.environ and security is None:
+            # Plain `distributed.Client()` in a kernel then finds the lab's cluster too,
+            # with its TLS credentials when it has some (files, not a gateway's PEM text)
+            paths = security is not None and not any("\n" in v for v in security.values())
+            if "DASK_SCHEDULER_ADDRESS" not in os.environ and (security is None or paths):
                 self._export("DASK_SCHEDULER_ADDRESS", address)
+                if paths:
+                    for name, variable in DASK_TLS_ENV.items():
+                        if name in security:
+                            self._export(variable, security[name])
+                    self._export("DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION", "True")
             self.log.info(
                 "Lepton Lab: %s at %s, ready %.1f s after start (%s); dashboard %s",
                 manager.describe(),
@@ -297,6 +312,20 @@ class LeptonLab(ExtensionApp):
         elif user_dashboard_link() is not None:
             self.log.info(
                 "Lepton Lab: keeping your distributed.dashboard.link %s", user_dashboard_link()
+            )
+
+    def _warn_if_shared(self, folder: Path) -> None:
+        """A state folder that others may enter exposes the store and job outputs."""
+        try:
+            mode = folder.stat().st_mode & 0o777
+        except OSError:
+            return
+        if mode & 0o077:
+            self.log.warning(
+                "Lepton Lab: the state directory %s is readable by others (mode %o): run "
+                "chmod 700 on it to keep the store, job outputs and cluster keys private",
+                folder,
+                mode,
             )
 
     def _export(self, name: str, value: str) -> None:

@@ -7,6 +7,13 @@
  * refuses it (a 400 with a JSON message, e.g. a parameter of the wrong type):
  * the message is shown in the dialog and the user can correct the form.
  *
+ * Secrets (environment variables for the job's kernel) are typed into
+ * password fields and sent once, in the request's body (`secrets`); the server
+ * stores them encrypted and shows only their names afterwards. Their values
+ * are never logged, never put in a URL and never part of an error message,
+ * and the form forgets them once the request has been answered with success
+ * or the dialog is closed.
+ *
  * Stable DOM hooks (used by the browser tests):
  *   .lepton-run-as-job                 the toolbar item (its <button> says "Run as job")
  *   .lepton-JobForm                    the dialog body, data-lepton-busy="true" while submitting
@@ -17,6 +24,13 @@
  *     input.lepton-job-schedule        checkbox: repeat on a schedule
  *     input.lepton-job-cron            cron expression
  *     input.lepton-job-timezone        IANA timezone
+ *     .lepton-job-secrets              the Secrets section (rows of name + value)
+ *       .lepton-job-secret             one row:
+ *         input.lepton-job-secret-name     environment variable name
+ *         input.lepton-job-secret-value    the value (type=password, autocomplete=off)
+ *         button.lepton-job-secret-remove  removes the row
+ *         .lepton-job-secret-error         why the name is refused (hidden when fine)
+ *       button.lepton-job-secret-add   adds a row
  *     .lepton-job-form-error           the error of the last submission
  *   .jp-Dialog-button.jp-mod-accept    "Run" or "Schedule"
  */
@@ -39,6 +53,7 @@ import { messageOf } from './format';
 import { leptonIcon } from './icon';
 import { KERNEL_SWITCH_ITEM } from './kernelswitch';
 import { LeptonModels } from './models';
+import { actionButton, el } from './section';
 
 /** The toolbar item name. */
 export const RUN_AS_JOB_ITEM = 'leptonRunAsJob';
@@ -46,6 +61,118 @@ export const RUN_AS_JOB_ITEM = 'leptonRunAsJob';
 /** What a submitted dialog made. */
 export type JobDialogResult =
   { kind: 'job'; job: IJob } | { kind: 'schedule'; schedule: ISchedule };
+
+/** A secret's name: an environment variable name (the server's pattern). */
+export const SECRET_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** At most this many secrets per job or schedule (the server's limit). */
+export const MAX_SECRETS = 50;
+const MAX_SECRET_NAME = 128;
+/** Bytes of one value in UTF-8, and of all names and values together. */
+const MAX_SECRET_BYTES = 64 * 1024;
+const MAX_SECRETS_TOTAL_BYTES = 256 * 1024;
+/** Names the server keeps for its own variables of the job's process. */
+const RESERVED_SECRET_PREFIX = 'LEPTON_LAB_';
+
+/** The length of `text` in UTF-8. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    bytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
+/** One row of the Secrets section, as typed. */
+export interface ISecretField {
+  name: string;
+  value: string;
+}
+
+/**
+ * Why a secret's name is refused, or `''` when it is fine. Messages never
+ * repeat the name (it might be a value pasted into the wrong box).
+ */
+export function secretNameError(name: string): string {
+  const trimmed = name.trim();
+  if (!trimmed) {
+    return 'A secret needs a name';
+  }
+  if (trimmed.length > MAX_SECRET_NAME) {
+    return `A name has at most ${MAX_SECRET_NAME} characters`;
+  }
+  if (!SECRET_NAME_PATTERN.test(trimmed)) {
+    return 'An environment variable name: letters, digits and _, not starting with a digit (e.g. API_TOKEN)';
+  }
+  if (trimmed.toUpperCase().startsWith(RESERVED_SECRET_PREFIX)) {
+    return `${RESERVED_SECRET_PREFIX}* names are Lepton Lab's own`;
+  }
+  return '';
+}
+
+/**
+ * The Secrets rows as the request's `secrets` (`undefined` when there are
+ * none). Rows with neither a name nor a value are skipped; names are trimmed,
+ * values sent as typed. Throws an Error that names the row (by its number or
+ * its valid name), never a value.
+ */
+export function parseSecrets(
+  rows: ReadonlyArray<ISecretField>
+): Record<string, string> | undefined {
+  const secrets = new Map<string, string>();
+  let total = 0;
+  rows.forEach((row, index) => {
+    const name = row.name.trim();
+    if (!name && !row.value) {
+      return;
+    }
+    const refused = secretNameError(name);
+    if (refused) {
+      throw new Error(`Secret ${index + 1}: ${refused}`);
+    }
+    if (secrets.has(name)) {
+      throw new Error(`Secret ${name} is given twice`);
+    }
+    if (!row.value) {
+      throw new Error(`Secret ${name} has no value`);
+    }
+    if (row.value.includes('\0')) {
+      throw new Error(
+        `Secret ${name} contains a NUL character, which an environment variable cannot hold`
+      );
+    }
+    const bytes = utf8Length(row.value);
+    if (bytes > MAX_SECRET_BYTES) {
+      throw new Error(
+        `Secret ${name} is too long (at most ${MAX_SECRET_BYTES} bytes in UTF-8)`
+      );
+    }
+    total += bytes + name.length;
+    secrets.set(name, row.value);
+  });
+  if (secrets.size > MAX_SECRETS) {
+    throw new Error(`At most ${MAX_SECRETS} secrets per job`);
+  }
+  if (total > MAX_SECRETS_TOTAL_BYTES) {
+    throw new Error(
+      `The secrets are too long together (at most ${MAX_SECRETS_TOTAL_BYTES} bytes in a kernel's environment)`
+    );
+  }
+  if (!secrets.size) {
+    return undefined;
+  }
+  const body: Record<string, string> = {};
+  for (const [name, value] of secrets) {
+    // defined, not assigned: a name such as `__proto__` stays an own key
+    Object.defineProperty(body, name, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true
+    });
+  }
+  return body;
+}
 
 /** The form's fields, parsed; throws an Error with a readable message. */
 export function parseJobForm(
@@ -59,6 +186,8 @@ export function parseJobForm(
     timezone: string;
     /** The chosen executor; empty: the server's default. */
     executor?: string;
+    /** The Secrets rows; blank rows are skipped. */
+    secrets?: ReadonlyArray<ISecretField>;
   }
 ):
   | { kind: 'job'; body: IJobRequest }
@@ -102,6 +231,10 @@ export function parseJobForm(
       throw new Error('Retries must be a whole number, 0 or more');
     }
     body.retries = value;
+  }
+  const secrets = parseSecrets(fields.secrets ?? []);
+  if (secrets) {
+    body.secrets = secrets;
   }
   if (!fields.schedule) {
     return { kind: 'job', body };
@@ -208,6 +341,28 @@ export class JobForm
       }
     });
 
+    const secrets = el('div', 'lepton-JobForm-secrets lepton-job-secrets');
+    const secretsHead = el('div', 'lepton-JobForm-secretsHead');
+    secretsHead.append(
+      el('span', 'lepton-JobForm-label', 'Secrets'),
+      el(
+        'span',
+        'lepton-JobForm-hint',
+        "Environment variables for the job's kernel: stored encrypted, shown afterwards by name only"
+      )
+    );
+    this._secretList = el('div', 'lepton-JobForm-secretList');
+    this._addSecret = actionButton(
+      'lepton-JobForm-addSecret lepton-job-secret-add',
+      'Add secret',
+      "Add an environment variable for the job's kernel (e.g. API_TOKEN)"
+    );
+    this._addSecret.addEventListener('click', () => {
+      this.addSecret().name.focus();
+    });
+    secrets.append(secretsHead, this._secretList, this._addSecret);
+    node.appendChild(secrets);
+
     const toggle = document.createElement('label');
     toggle.className = 'lepton-JobForm-check';
     this._schedule = document.createElement('input');
@@ -259,6 +414,83 @@ export class JobForm
     return this._result;
   }
 
+  /** The Secrets rows' inputs, in order. */
+  get secretRows(): ReadonlyArray<{
+    name: HTMLInputElement;
+    value: HTMLInputElement;
+  }> {
+    return this._secretRows.map(({ name, value }) => ({ name, value }));
+  }
+
+  /**
+   * Add a row to the Secrets section (the add button does this); returns its
+   * inputs. No more than `MAX_SECRETS` rows.
+   */
+  addSecret(): { name: HTMLInputElement; value: HTMLInputElement } {
+    if (this._secretRows.length >= MAX_SECRETS) {
+      const last = this._secretRows[this._secretRows.length - 1];
+      return { name: last.name, value: last.value };
+    }
+    const node = el('div', 'lepton-JobForm-secret lepton-job-secret');
+    const line = el('div', 'lepton-JobForm-secretLine');
+    const name = el('input', 'jp-mod-styled lepton-job-secret-name');
+    name.type = 'text';
+    name.placeholder = 'NAME';
+    name.autocomplete = 'off';
+    name.spellcheck = false;
+    name.setAttribute('autocapitalize', 'off');
+    name.setAttribute('aria-label', 'Secret name');
+    name.maxLength = MAX_SECRET_NAME;
+    const value = el('input', 'jp-mod-styled lepton-job-secret-value');
+    value.type = 'password';
+    value.placeholder = 'value';
+    value.autocomplete = 'off';
+    value.spellcheck = false;
+    value.setAttribute('aria-label', 'Secret value');
+    const remove = actionButton(
+      'lepton-JobForm-removeSecret lepton-job-secret-remove',
+      'Remove',
+      'Remove this secret'
+    );
+    const error = el(
+      'div',
+      'lepton-JobForm-secretError lepton-job-secret-error'
+    );
+    error.hidden = true;
+    line.append(name, value, remove);
+    node.append(line, error);
+    const row: ISecretRow = { node, name, value, error };
+    // a name is checked as it is typed; an empty one only once submitted
+    name.addEventListener('input', () => this._checkSecrets(false));
+    value.addEventListener('input', () => this._checkSecrets(false));
+    remove.addEventListener('click', () => this._removeSecret(row));
+    this._secretRows.push(row);
+    this._secretList.appendChild(node);
+    this._syncSecrets();
+    return { name, value };
+  }
+
+  /**
+   * Forget every secret value: the rows go, and their inputs are emptied
+   * first (a detached input keeps its value while something refers to it).
+   */
+  clearSecrets(): void {
+    for (const row of this._secretRows) {
+      row.value.value = '';
+      row.node.remove();
+    }
+    this._secretRows = [];
+    this._syncSecrets();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.clearSecrets();
+    super.dispose();
+  }
+
   /**
    * Validate and send the request. Resolves `true` when the server accepted
    * it (the dialog may close), `false` after showing why not.
@@ -266,6 +498,7 @@ export class JobForm
   async submit(): Promise<boolean> {
     let request;
     try {
+      this._checkSecrets(true);
       request = parseJobForm(this._path, {
         parameters: this._parameters.value,
         timeout: this._timeout.value,
@@ -273,7 +506,11 @@ export class JobForm
         schedule: this._schedule.checked,
         cron: this._cron.value,
         timezone: this._timezone.value,
-        executor: this._executor.value
+        executor: this._executor.value,
+        secrets: this._secretRows.map(row => ({
+          name: row.name.value,
+          value: row.value.value
+        }))
       });
     } catch (error) {
       this.showError(error);
@@ -292,11 +529,15 @@ export class JobForm
           schedule: await this._models.schedules.create(request.body)
         };
       }
+      // sent and stored: the dialog closes, and keeps no copy of a value
+      this.clearSecrets();
       return true;
     } catch (error) {
+      // refused: the rows stay for a correction (the message has no values)
       this.showError(error);
       return false;
     } finally {
+      delete request.body.secrets;
       this._setBusy(false);
     }
   }
@@ -335,6 +576,56 @@ export class JobForm
     if (label) {
       label.textContent = schedule ? 'Schedule' : 'Run';
     }
+  }
+
+  /**
+   * Show under each row why its name is refused (an empty name only when
+   * `submitting`, or when the row has a value), and duplicates.
+   */
+  private _checkSecrets(submitting: boolean): void {
+    const seen = new Set<string>();
+    for (const row of this._secretRows) {
+      const name = row.name.value.trim();
+      let message = '';
+      if (name || row.value.value || submitting) {
+        message = secretNameError(name);
+      }
+      if (!name && !row.value.value) {
+        message = ''; // a blank row is skipped
+      }
+      if (!message && name) {
+        if (seen.has(name)) {
+          message = 'This name is given twice';
+        }
+        seen.add(name);
+      }
+      row.error.textContent = message;
+      row.error.hidden = !message;
+      row.name.classList.toggle('lepton-mod-invalid', !!message);
+      if (message) {
+        row.name.setAttribute('aria-invalid', 'true');
+      } else {
+        row.name.removeAttribute('aria-invalid');
+      }
+    }
+  }
+
+  private _removeSecret(row: ISecretRow): void {
+    row.value.value = '';
+    row.node.remove();
+    this._secretRows = this._secretRows.filter(r => r !== row);
+    this._checkSecrets(false);
+    this._syncSecrets();
+    this._addSecret.focus();
+  }
+
+  private _syncSecrets(): void {
+    const full = this._secretRows.length >= MAX_SECRETS;
+    this._addSecret.disabled = full;
+    this._addSecret.title = full
+      ? `At most ${MAX_SECRETS} secrets`
+      : "Add an environment variable for the job's kernel (e.g. API_TOKEN)";
+    this._secretList.hidden = this._secretRows.length === 0;
   }
 
   private _setExecutors(executors: IExecutorInfo[], chosen: string): void {
@@ -382,7 +673,18 @@ export class JobForm
   private _cron: HTMLInputElement;
   private _timezone: HTMLInputElement;
   private _error: HTMLElement;
+  private _secretList: HTMLElement;
+  private _addSecret: HTMLButtonElement;
+  private _secretRows: ISecretRow[] = [];
   private _result: JobDialogResult | null = null;
+}
+
+/** One row of the Secrets section. */
+interface ISecretRow {
+  node: HTMLElement;
+  name: HTMLInputElement;
+  value: HTMLInputElement;
+  error: HTMLElement;
 }
 
 /**

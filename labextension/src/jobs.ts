@@ -11,6 +11,7 @@
  *     .lepton-job-name / .lepton-job-id / .lepton-job-status / .lepton-job-attempt
  *     .lepton-job-progress           "cell 3/7 · 12 s" while running; the elapsed time once ended
  *     .lepton-job-error              the first line of a failed job's error
+ *     .lepton-job-secrets            "Secrets: API_TOKEN, DB_PASSWORD" (names only; hidden when none)
  *     button.lepton-job-stop         (queued and running jobs)
  *     button.lepton-job-log          opens the log panel
  *     a.lepton-job-output            the executed notebook as HTML, in a new tab
@@ -21,6 +22,7 @@
  *   .lepton-schedules                the schedules section; .lepton-schedules-error a request error
  *   li.lepton-schedule               data-lepton-schedule=<id>, data-lepton-schedule-active=true|false
  *     .lepton-schedule-name / .lepton-schedule-cron / .lepton-schedule-timezone / .lepton-schedule-next
+ *     .lepton-schedule-secrets       "Secrets: API_TOKEN" (names only; hidden when none)
  *     button.lepton-schedule-pause   "Pause" or "Resume"
  *     button.lepton-schedule-run     run now
  *     button.lepton-schedule-delete  delete (after a confirmation dialog)
@@ -51,6 +53,29 @@ import {
   Section,
   setBadge
 } from './section';
+
+/**
+ * The line that names a job's or schedule's secrets ("Secrets: A, B"), or
+ * `''` when it has none. The API gives names only, never values.
+ */
+export function secretNamesText(
+  names: ReadonlyArray<string> | undefined
+): string {
+  return names && names.length ? `Secrets: ${names.join(', ')}` : '';
+}
+
+/** Show `names` on `node` (hidden when there are none). */
+function showSecretNames(
+  node: HTMLElement,
+  names: ReadonlyArray<string> | undefined
+): void {
+  const text = secretNamesText(names);
+  node.textContent = text;
+  node.title = text
+    ? "Environment variables of the job's kernel, stored encrypted (values are never shown)"
+    : '';
+  node.hidden = !text;
+}
 
 export namespace JobsSection {
   export interface IOptions {
@@ -123,6 +148,11 @@ class JobRow {
     detail.append(this._id, this._attempt, this._progress);
     this._error = el('div', 'lepton-Section-errorText lepton-job-error');
     this._metrics = el('div', 'lepton-Section-metrics lepton-job-metrics');
+    this._secrets = el(
+      'div',
+      'lepton-Section-detail lepton-Sidebar-muted lepton-job-secrets'
+    );
+    this._secrets.hidden = true;
     const actions = el('div', 'lepton-Section-actions');
     this._stop = actionButton('lepton-job-stop', 'Stop', 'Stop this job');
     this._stop.addEventListener('click', () => {
@@ -157,6 +187,7 @@ class JobRow {
       detail,
       this._error,
       this._metrics,
+      this._secrets,
       this._models.node,
       actions
     );
@@ -206,6 +237,7 @@ class JobRow {
       .map(([name, value]) => `${name} ${formatMetric(value)}`)
       .join(' · ');
     this._metrics.hidden = last.size === 0;
+    showSecretNames(this._secrets, job.secret_names);
     this._models.update(job.models);
 
     const active = isActiveStatus(job.status);
@@ -232,6 +264,7 @@ class JobRow {
   private _progress: HTMLElement;
   private _error: HTMLElement;
   private _metrics: HTMLElement;
+  private _secrets: HTMLElement;
   private _models: ModelLinks;
   private _stop: HTMLButtonElement;
   private _html: HTMLAnchorElement;
@@ -331,6 +364,11 @@ class ScheduleRow {
     this._nextRow.appendChild(document.createTextNode('next: '));
     this._next = el('span', 'lepton-schedule-next');
     this._nextRow.appendChild(this._next);
+    this._secrets = el(
+      'div',
+      'lepton-Section-detail lepton-Sidebar-muted lepton-schedule-secrets'
+    );
+    this._secrets.hidden = true;
     this._error = el('div', 'lepton-Section-errorText lepton-schedule-error');
     const actions = el('div', 'lepton-Section-actions');
     const bind = (
@@ -365,7 +403,14 @@ class ScheduleRow {
       handlers.remove
     );
     actions.append(this._toggle, run, remove);
-    this.node.append(top, when, this._nextRow, this._error, actions);
+    this.node.append(
+      top,
+      when,
+      this._nextRow,
+      this._secrets,
+      this._error,
+      actions
+    );
   }
 
   readonly node: HTMLLIElement;
@@ -391,6 +436,7 @@ class ScheduleRow {
       : '';
     const fired = schedule.fired ?? 0;
     this._nextRow.title = `fired ${fired} time${fired === 1 ? '' : 's'}, last ${formatTime(schedule.last_fired_at)}`;
+    showSecretNames(this._secrets, schedule.secret_names);
     this._error.textContent = firstLine(schedule.last_error);
     this._error.title = schedule.last_error ?? '';
     this._error.hidden = !schedule.last_error;
@@ -407,6 +453,7 @@ class ScheduleRow {
   private _timezone: HTMLElement;
   private _nextRow: HTMLElement;
   private _next: HTMLElement;
+  private _secrets: HTMLElement;
   private _error: HTMLElement;
   private _toggle: HTMLButtonElement;
 }

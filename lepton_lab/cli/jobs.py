@@ -94,6 +94,16 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-unknown", action="store_true", help="pass parameters the notebook does not declare"
     )
+    p.add_argument(
+        "--secret",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="give the job the secret NAME, as the environment variable NAME of its kernel "
+        "(repeatable): the value is read from your environment variable NAME, or asked for "
+        "when it is not set; never from the command line. Stored encrypted, redacted from "
+        "the job's log and output",
+    )
 
 
 def _job_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -107,7 +117,38 @@ def _job_body(args: argparse.Namespace) -> dict[str, Any]:
         body["output_formats"] = ["ipynb", "html"]
     if args.allow_unknown:
         body["allow_unknown"] = True
+    if args.secret:
+        body["secrets"] = read_secrets(args.secret)
     return body
+
+
+def read_secrets(names: list[str]) -> dict[str, str]:
+    """The values of ``--secret NAME``: the environment variable NAME, else a prompt that does
+    not echo (when stdin is a terminal). A value on the command line is refused: other users
+    see a process's arguments (``ps``, ``/proc/PID/cmdline``) and shells keep them in their
+    history."""
+    import getpass
+    import os
+
+    values: dict[str, str] = {}
+    for name in names:
+        if "=" in name:
+            raise ParamError(
+                f"--secret takes a NAME only, not NAME=value ({name.split('=', 1)[0]!r}): a "
+                "value on the command line is visible to other users (ps, /proc) and kept in "
+                "your shell's history. Put it in the environment variable of that name, or "
+                "let lepton-lab ask for it"
+            )
+        if name in os.environ:
+            values[name] = os.environ[name]
+        elif sys.stdin.isatty():
+            values[name] = getpass.getpass(f"lepton-lab: value of secret {name}: ")
+        else:
+            raise ParamError(
+                f"--secret {name}: the environment variable {name} is not set, and there is no "
+                "terminal to ask for it; export it first"
+            )
+    return values
 
 
 def _when(ts: float | None) -> str:
@@ -260,6 +301,7 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         f"notebook:   {job['notebook']}",
         f"parameters: {json.dumps(job['parameters'])}",
         f"kernel:     {job['kernel']}   executor: {job['executor']}",
+        *([f"secrets:    {', '.join(job['secret_names'])}"] if job["secret_names"] else []),
         f"created:    {_when(job['created_at'])}   started: {_when(job['started_at'])}   "
         f"ended: {_when(job['ended_at'])}",
         f"output:     {JobFiles.of(job).output}",

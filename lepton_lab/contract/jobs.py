@@ -6,12 +6,13 @@ field (its type, limits and description) is written once, here.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, StringConstraints, create_model, field_validator
 from pydantic.fields import FieldInfo
 
-from lepton_lab.contract.base import Request, View
+from lepton_lab.contract.base import Request, View, json_type
 from lepton_lab.contract.models import ModelRef
 from lepton_lab.store.schema import JOB_STATUSES
 
@@ -24,10 +25,72 @@ MAX_TIMEOUT = 7 * 24 * 3600.0
 MAX_RETRIES = 100
 MAX_SECRETS = 50
 MAX_SECRET_BYTES = 64 * 1024
+#: All of a job's secrets together (names and UTF-8 values): they travel in the kernel's
+#: environment, which Linux limits (with the command line) to a quarter of the stack limit.
+MAX_SECRETS_TOTAL_BYTES = 256 * 1024
+MAX_SECRET_NAME = 128
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: Names a secret may not take: Lepton Lab's own variables of the job's process.
+RESERVED_SECRET_PREFIX = "LEPTON_LAB_"
 #: a secret reaches the job's kernel as an environment variable of this name
 SecretName = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", min_length=1, max_length=128)
+    str,
+    StringConstraints(pattern=SECRET_NAME_PATTERN, min_length=1, max_length=MAX_SECRET_NAME),
 ]
+_SECRET_NAME = re.compile(SECRET_NAME_PATTERN)
+
+
+def check_secrets(value: Any) -> Any:
+    """The checks of a ``secrets`` object, each with a message that names the secret and
+    never shows a value (a validation error is shown, sent back and may be logged)."""
+    if value is None:
+        return value  # an edit that leaves them out; the field's type refuses null elsewhere
+    if not isinstance(value, dict):
+        raise ValueError(f"'secrets' must be a JSON object of NAME: value, got {json_type(value)}")
+    if len(value) > MAX_SECRETS:
+        raise ValueError(f"'secrets' takes at most {MAX_SECRETS} items, got {len(value)}")
+    total = 0
+    for name, secret in value.items():
+        shown = (
+            repr(name[:64] + ("..." if len(name) > 64 else ""))
+            if isinstance(name, str)
+            else (json_type(name))
+        )
+        if not isinstance(name, str) or not _SECRET_NAME.match(name):
+            raise ValueError(
+                f"secret name {shown} must be an environment variable name (letters, digits, "
+                "_; not starting with a digit)"
+            )
+        if len(name) > MAX_SECRET_NAME:
+            raise ValueError(f"secret name {shown} is longer than {MAX_SECRET_NAME} characters")
+        if name.upper().startswith(RESERVED_SECRET_PREFIX):
+            raise ValueError(
+                f"secret name {shown} is reserved: {RESERVED_SECRET_PREFIX}* variables are "
+                "Lepton Lab's own"
+            )
+        raw = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+        if not isinstance(raw, str):
+            raise ValueError(f"secret {shown} must be a string, got {json_type(raw)}")
+        if "\x00" in raw:
+            raise ValueError(
+                f"secret {shown} contains a NUL character, which an environment variable "
+                "cannot hold"
+            )
+        try:
+            size = len(raw.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise ValueError(f"secret {shown} is not valid Unicode text") from None
+        if size > MAX_SECRET_BYTES:
+            raise ValueError(
+                f"secret {shown} is longer than {MAX_SECRET_BYTES} bytes ({size} in UTF-8)"
+            )
+        total += size + len(name)
+    if total > MAX_SECRETS_TOTAL_BYTES:
+        raise ValueError(
+            f"'secrets' hold {total} bytes together; at most {MAX_SECRETS_TOTAL_BYTES} fit in "
+            "a kernel's environment"
+        )
+    return value
 
 
 def _executor_enum(schema: dict[str, Any]) -> None:
@@ -80,6 +143,11 @@ class JobOptions(Request):
         from lepton_lab.jobs.plugins import check_executor
 
         return check_executor(value)
+
+    @field_validator("secrets", mode="before")
+    @classmethod
+    def _secrets(cls, value: Any) -> Any:
+        return check_secrets(value)
 
 
 class NotebookRequest(JobOptions):
@@ -148,6 +216,9 @@ SchedulePatch = create_model(  # type: ignore[call-overload]
     "SchedulePatch",
     __base__=Request,
     __doc__="``PATCH /schedules/{id}``: the fields to change (``active: false`` pauses).",
+    __validators__={
+        "_secrets": field_validator("secrets", mode="before")(lambda cls, v: check_secrets(v))
+    },
     **{
         name: _optional(field)
         for name, field in ScheduleRequest.model_fields.items()

@@ -115,7 +115,9 @@ def submit(
     """Queue a notebook for execution with papermill; returns its :class:`Job`.
 
     ``options``: ``name``, ``cwd``, ``retry_backoff``, ``tags``, ``output_formats``
-    (``["ipynb", "html"]``), ``executor`` (``"local"`` or ``"dask"``), ``allow_unknown``.
+    (``["ipynb", "html"]``), ``executor`` (``"local"`` or ``"dask"``), ``allow_unknown``,
+    ``secrets`` (``{"API_TOKEN": "..."}``: environment variables of the job's kernel, stored
+    encrypted, redacted from its log and output; the job shows only their names).
     Raises :class:`~lepton_lab.jobs.spec.JobRequestError` for bad input (nothing is stored).
     """
     body: dict[str, Any] = {"path": str(path), "parameters": parameters or {}, **options}
@@ -181,7 +183,8 @@ def schedule(
 
     ``options``: ``kernel``, ``name``, ``overlap`` (``"skip"``/``"queue"``), ``catchup``
     (``"once"``/``"none"``), ``active``, ``timeout``, ``retries``, ``tags``,
-    ``output_formats``, ``executor``, ``allow_unknown``, ``cwd``.
+    ``output_formats``, ``executor``, ``allow_unknown``, ``cwd``, ``secrets`` (given to every
+    job it fires, as with :func:`submit`).
     """
     body = {
         "path": str(path),

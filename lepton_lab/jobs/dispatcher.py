@@ -29,6 +29,7 @@ from lepton_lab.jobs.schedules import fire_due
 from lepton_lab.jobs.submission import installed_kernels, submit_scheduled
 from lepton_lab.jobs.workdir import JobFiles
 from lepton_lab.store import Store
+from lepton_lab.store.secrets import key_path
 
 log = logging.getLogger("lepton_lab.jobs")
 
@@ -279,6 +280,8 @@ class Dispatcher:
         job = self.store.claim(job_id, self.owner)
         if job is None:
             return None
+        # the key that opens the job's sealed secrets (the executor opens them)
+        job["secrets_key"] = str(key_path(self.state_dir))
         files = JobFiles.of(job)
         files.reset_attempt()
         try:

@@ -4,7 +4,8 @@ Registered as the papermill engine ``lepton`` (entry point ``papermill.engine``)
 already records each cell's status and times in the output notebook; the engine also writes a
 small progress file (cell i of n, its source head, times) on every cell start and end, which
 the job's supervisor reads while the job runs, so progress shows without re-reading the
-notebook.
+notebook. Given a ``redactor`` (``lepton_lab.jobs.redact``), it redacts the job's secret values
+from the notebook before every save.
 """
 
 from __future__ import annotations
@@ -22,11 +23,39 @@ SOURCE_HEAD = 200
 
 class LeptonEngine(NBClientEngine):
     @classmethod
+    def execute_notebook(cls, nb: Any, kernel_name: str, **kwargs: Any) -> Any:
+        redactor = kwargs.get("redactor")
+        if redactor:
+            redactor.tree(nb)  # before the first save (papermill's notebook_start)
+        return super().execute_notebook(nb, kernel_name, **kwargs)
+
+    @classmethod
     def execute_managed_notebook(cls, nb_man: Any, kernel_name: str, **kwargs: Any) -> Any:
         progress_path = kwargs.pop("progress_path", None)
+        redactor = kwargs.pop("redactor", None)
         if progress_path is not None:
             _track_progress(nb_man, Path(progress_path))
-        return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        if redactor:
+            _redact_saves(nb_man, redactor)
+        try:
+            return super().execute_managed_notebook(nb_man, kernel_name, **kwargs)
+        finally:
+            if redactor:
+                # the notebook papermill writes twice more itself (raise_for_execution_errors,
+                # and its last write_ipynb) is this one: clean it before it returns
+                redactor.tree(nb_man.nb)
+
+
+def _redact_saves(nb_man: Any, redactor: Any) -> None:
+    """Every save of the output notebook (cell start and end, autosave, the end) writes it
+    with the job's secret values redacted (in place: the notebook papermill keeps is clean)."""
+    save = nb_man.save
+
+    def redacted_save(**kw: Any) -> Any:
+        redactor.tree(nb_man.nb)
+        return save(**kw)
+
+    nb_man.save = redacted_save
 
 
 def _track_progress(nb_man: Any, path: Path) -> None:

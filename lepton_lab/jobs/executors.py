@@ -25,6 +25,7 @@ from lepton_lab.config.files import private_file
 from lepton_lab.jobs.workdir import (
     ENV_JOB_ID,
     ENV_JOB_METRICS_FILE,
+    ENV_SECRET_NAMES,
     JobFiles,
     ProgressWatch,
     Tail,
@@ -118,13 +119,51 @@ def _runner_main(folder: str, log_path: str, env: dict[str, str]) -> None:
     sys.exit(run(Path(folder)))
 
 
-def start_runner(files: JobFiles, job_id: str, attempt: int) -> Any:
-    """Start a runner process with stdout/stderr appended to the job's log; returns the
-    ``multiprocessing.Process``."""
+def job_secrets(job: dict[str, Any]) -> dict[str, str]:
+    """The secrets of a claimed job (``Store.claim`` gives its ``sealed_secrets``), opened
+    with the key of the state directory (``secrets_key``, set by the dispatcher).
+
+    Only the runner's environment may hold what this returns: the executors call it to start
+    an attempt, and a missing or wrong key fails the attempt with a clear error
+    (``SecretsKeyError``) before anything runs.
+    """
+    token = job.get("sealed_secrets")
+    if not token:
+        return {}
+    from lepton_lab.store.secrets import key_path, unseal
+
+    key = job.get("secrets_key")
+    if not key:
+        from lepton_lab.config.settings import state_dir
+
+        key = key_path(state_dir())
+    return unseal(key, token)
+
+
+def runner_env(
+    files: JobFiles, job_id: str, secrets: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a runner, and so of the job's kernel: this process's, the job's
+    files, and the job's secrets as variables (their names in ``LEPTON_LAB_SECRET_NAMES``, for
+    the runner's redaction)."""
     env = dict(os.environ)
+    env.pop(ENV_SECRET_NAMES, None)
     env[ENV_JOB_ID] = job_id
     env[ENV_JOB_METRICS_FILE] = str(files.metrics)
     env["PYTHONUNBUFFERED"] = "1"
+    if secrets:
+        env.update(secrets)
+        env[ENV_SECRET_NAMES] = ",".join(sorted(secrets))
+    return env
+
+
+def start_runner(
+    files: JobFiles, job_id: str, attempt: int, secrets: dict[str, str] | None = None
+) -> Any:
+    """Start a runner process with stdout/stderr appended to the job's log; returns the
+    ``multiprocessing.Process``. ``secrets`` become environment variables of the runner (and
+    its kernel), never arguments or files."""
+    env = runner_env(files, job_id, secrets)
     with open(private_file(files.log), "ab") as log:
         log.write(f"=== lepton-lab: attempt {attempt} of job {job_id} ===\n".encode())
     sys.stdout.flush()
@@ -186,9 +225,11 @@ def runner_result(files: JobFiles, returncode: int) -> dict[str, Any]:
 class LocalExecution:
     """A runner process on this machine, in the job's own folder."""
 
-    def __init__(self, files: JobFiles, job_id: str, attempt: int) -> None:
+    def __init__(
+        self, files: JobFiles, job_id: str, attempt: int, secrets: dict[str, str] | None = None
+    ) -> None:
         self.files = files
-        self.proc = start_runner(files, job_id, attempt)
+        self.proc = start_runner(files, job_id, attempt, secrets)
         self.pid = self.proc.pid
         self._progress = ProgressWatch(files.progress)
         self._metrics = Tail(files.metrics, lines=True)
@@ -217,7 +258,7 @@ class LocalExecutor:
         del client_factory  # the local executor needs no cluster
 
     def start(self, files: JobFiles, job: dict[str, Any]) -> LocalExecution:
-        return LocalExecution(files, job["id"], job["attempt"])
+        return LocalExecution(files, job["id"], job["attempt"], job_secrets(job))
 
 
 # -- dask ------------------------------------------------------------------------------------
@@ -227,11 +268,35 @@ def _stop_event_name(job_id: str, attempt: int) -> str:
     return f"lepton-lab-job-stop-{job_id}-{attempt}"
 
 
+class Secrets:
+    """A job's secrets on their way to a Dask worker (the task's argument): its repr, which
+    Dask may log or show, names no value."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: dict[str, str]) -> None:
+        self.values = dict(values)
+
+    def __repr__(self) -> str:
+        return f"<secrets {', '.join(sorted(self.values)) or '(none)'}>"
+
+    def __reduce__(self) -> Any:
+        return (Secrets, (self.values,))
+
+
 def run_job_on_worker(
-    job_id: str, attempt: int, topic: str, notebook: bytes, request: dict[str, Any]
+    job_id: str,
+    attempt: int,
+    topic: str,
+    notebook: bytes,
+    request: dict[str, Any],
+    secrets: Secrets | None = None,
 ) -> dict[str, Any]:
     """The Dask task: run the runner in a private folder on the worker, forward its log,
-    progress and metrics as events, obey the stop event, and return the outputs as bytes."""
+    progress and metrics as events, obey the stop event, and return the outputs as bytes.
+
+    ``secrets`` go into the runner's environment; the runner redacts their values from its
+    log and outputs, so what this task sends back holds none."""
     from distributed import Event, get_worker
 
     worker = get_worker()
@@ -243,7 +308,7 @@ def run_job_on_worker(
         cwd = request.get("cwd")
         request = dict(request, cwd=cwd if cwd and os.path.isdir(cwd) else str(folder))
         write_json_atomic(files.request, request)
-        proc = start_runner(files, job_id, attempt)
+        proc = start_runner(files, job_id, attempt, secrets.values if secrets else None)
         log, metrics = Tail(files.log, lines=True), Tail(files.metrics, lines=True)
         progress = ProgressWatch(files.progress)
         stopped = False
@@ -294,6 +359,7 @@ class DaskExecution:
         self.pid = None
         client.subscribe_topic(self.topic, self._events.put)
         request = read_json(files.request) or {}
+        secrets = job_secrets(job)  # a missing key fails the start, before anything is sent
         with open(private_file(files.log), "ab") as log:
             log.write(
                 f"=== lepton-lab: attempt {self.attempt} of job {self.job_id} "
@@ -306,6 +372,7 @@ class DaskExecution:
             self.topic,
             files.input.read_bytes(),
             request,
+            Secrets(secrets) if secrets else None,
             pure=False,
             key=f"lepton-job-{self.job_id}-{self.attempt}",
         )

@@ -6,7 +6,8 @@ kernel or a crash never touches the server; the supervisor ends it, with its ker
 killing the process tree. It reads ``request.json`` in the folder and leaves the executed
 notebook (kept on failure too, with papermill's marker on the failing cell), the HTML when
 asked, and ``result.json``. Stdout/stderr (papermill's log and the cells' streams) go to
-whatever the supervisor connected them to: the job's log.
+whatever the supervisor connected them to: the job's log. When the job has secrets, their
+values are redacted from all of these (``lepton_lab.jobs.redact`` lists the paths).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton_lab.config.files import make_private, private_file
+from lepton_lab.jobs.redact import RedactingPipe, Redactor, redact_notebook_file
 from lepton_lab.jobs.workdir import (
     ENV_JOB_METRICS_FILE,
     JobFiles,
@@ -59,6 +61,18 @@ def run(folder: Path) -> int:
     files = JobFiles(folder)
     request: dict[str, Any] = read_json(files.request) or {}
     os.environ[ENV_JOB_METRICS_FILE] = str(private_file(files.metrics))  # the kernel appends
+    # the job's secrets are in this environment (the kernel inherits it): keep their values
+    # out of the log, the output notebook, the HTML and the error (see jobs/redact.py)
+    redactor = Redactor.from_environment()
+    pipe = RedactingPipe(redactor) if redactor else None
+    try:
+        return _run(files, request, redactor)
+    finally:
+        if pipe is not None:
+            pipe.close()
+
+
+def _run(files: JobFiles, request: dict[str, Any], redactor: Redactor) -> int:
     logging.basicConfig(
         stream=sys.stderr,
         level=logging.INFO,
@@ -84,11 +98,14 @@ def run(folder: Path) -> int:
                 # papermill logs each cell's start, end and outputs: that is the job's log
                 log_output=True,
                 progress_path=str(files.progress),
+                **({"redactor": redactor} if redactor else {}),
             )
     except BaseException as exc:  # noqa: BLE001 - every failure becomes the job's result
         text, cell = _error_text(exc)
+        text = redactor.text(text)
         result.update(status="failed", error=text, error_cell=cell)
         print(f"lepton-lab: the job failed: {text}", file=sys.stderr)
+    redact_notebook_file(files.output, redactor)
     if "html" in (request.get("output_formats") or []) and files.output.exists():
         try:
             _write_html(files)

@@ -47,6 +47,8 @@ class NotebookJob:
     output_formats: list[str] = field(default_factory=lambda: ["ipynb"])
     executor: str = "local"
     warnings: list[str] = field(default_factory=list)
+    #: NAME: value, in clear: sealed before it is stored (``submission.secret_fields``)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def resolve_path(raw: Any, root: Path | None, what: str = "path") -> Path:
@@ -247,6 +249,7 @@ def resolve_job(
         output_formats=list(dict.fromkeys(request.output_formats)) or ["ipynb"],
         executor=check_executor(request.executor or default_executor),
         warnings=warnings,
+        secrets={name: value.get_secret_value() for name, value in request.secrets.items()},
     )
 
 
@@ -268,18 +271,21 @@ def check_timing(timing: ScheduleTiming) -> ScheduleTiming:
 
 
 #: The job options a schedule stores and gives every job it fires (a job stores them too).
-SCHEDULED_JOB_FIELDS = tuple(JobOptions.model_fields)
+#: Secrets are not among them: they are stored sealed, and a fired job gets the schedule's
+#: sealed secrets as they are (``submission.submit_scheduled``).
+SCHEDULED_JOB_FIELDS = tuple(name for name in JobOptions.model_fields if name != "secrets")
 
 
 def schedule_fields(job: NotebookJob) -> dict[str, Any]:
-    """What a schedule (or a job) stores of a validated job request."""
+    """What a schedule (or a job) stores of a validated job request, secrets aside."""
     fields = {key: getattr(job, key) for key in SCHEDULED_JOB_FIELDS}
     fields["name"] = job.name or job.notebook.stem
     return fields
 
 
 def job_request(schedule: dict[str, Any]) -> dict[str, Any]:
-    """The job request a stored schedule stands for (to fire it, or to check an edit)."""
+    """The job request a stored schedule stands for (to fire it, or to check an edit), its
+    secrets aside."""
     body = {key: schedule[key] for key in SCHEDULED_JOB_FIELDS}
     body.update(path=schedule["notebook"], cwd=schedule["cwd"])
     return body

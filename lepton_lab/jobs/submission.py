@@ -11,6 +11,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from lepton_lab.jobs.spec import (
 )
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
 from lepton_lab.store import Store
+from lepton_lab.store.secrets import seal
 
 log = logging.getLogger("lepton_lab.jobs")
 
@@ -39,18 +41,28 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+def secret_fields(state_dir: Path, secrets: Mapping[str, str]) -> dict[str, Any]:
+    """What a job or schedule row stores of its secrets: their names, and their values sealed
+    into one Fernet token with the state directory's key (``lepton_lab.store.secrets``)."""
+    return {"secret_names": sorted(secrets), "secrets": seal(state_dir, secrets)}
+
+
 def create_job(
     store: Store,
     state_dir: Path,
     job: NotebookJob,
     schedule_id: str | None = None,
     message: str = "submitted",
+    secrets: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Snapshot the notebook into the job's folder and queue the job.
 
     The snapshot is what runs (editing the notebook afterwards does not change a queued job)
-    and what the Dask executor ships to a worker.
+    and what the Dask executor ships to a worker. ``secrets``: stored secret fields to take as
+    they are (a schedule's, sealed already); by default the request's own are sealed. Their
+    values go into neither the folder (``request.json`` has no secrets) nor the row in clear.
     """
+    stored_secrets = secrets if secrets is not None else secret_fields(state_dir, job.secrets)
     job_id = new_id()
     files = JobFiles(private_dir(state_dir / "jobs", tighten=True) / job_id)
     files.root.mkdir(mode=PRIVATE_DIR, exist_ok=False)
@@ -80,6 +92,7 @@ def create_job(
             retry_backoff=job.retry_backoff,
             warnings=job.warnings,
             **schedule_fields(job),
+            **stored_secrets,
             schedule_id=schedule_id,
         )
     except BaseException:
@@ -108,14 +121,21 @@ def submit_scheduled(
     sched: dict[str, Any],
     due: float | None = None,
 ) -> dict[str, Any]:
-    """Queue a schedule's job: for its fire time ``due``, or now ("run now")."""
+    """Queue a schedule's job: for its fire time ``due``, or now ("run now"). The job gets
+    the schedule's secrets, as sealed (they are opened only to start the job)."""
     body = dict(job_request(sched), allow_unknown=True)
     job = validate_job(body, None, kernels, sched["executor"])
     if due is None:
         message = f"run now from schedule {sched['id']}"
     else:
         message = f"fired by schedule {sched['id']} for {due:.3f}"
-    return create_job(store, state_dir, job, schedule_id=sched["id"], message=message)
+    secrets = {
+        "secret_names": list(sched.get("secret_names") or []),
+        "secrets": store.schedule_sealed_secrets(sched["id"]),
+    }
+    return create_job(
+        store, state_dir, job, schedule_id=sched["id"], message=message, secrets=secrets
+    )
 
 
 def new_schedule_fields(timing: ScheduleTiming, now: float | None = None) -> dict[str, Any]:

@@ -18,6 +18,9 @@ from lepton_lab.config.files import private_file
 #: Set in the runner's (and so the kernel's) environment: where ``ll.log_metrics`` appends.
 ENV_JOB_METRICS_FILE = "LEPTON_LAB_JOB_METRICS_FILE"
 ENV_JOB_ID = "LEPTON_LAB_JOB_ID"
+#: Names (comma-separated) of the job's secrets, set with the secrets themselves in the
+#: runner's environment: the runner redacts their values from the log and outputs.
+ENV_SECRET_NAMES = "LEPTON_LAB_SECRET_NAMES"
 
 
 @dataclass(frozen=True)

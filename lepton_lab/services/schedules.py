@@ -18,7 +18,7 @@ from lepton_lab.contract.jobs import (
 )
 from lepton_lab.jobs.schedules import upcoming
 from lepton_lab.jobs.spec import check_timing, job_request, resolve_job, schedule_fields
-from lepton_lab.jobs.submission import new_id, new_schedule_fields
+from lepton_lab.jobs.submission import new_id, new_schedule_fields, secret_fields
 from lepton_lab.jobs.submission import submit_scheduled as queue_scheduled
 from lepton_lab.services.jobs import JobService, relative_path
 from lepton_lab.store import UnknownSchedule
@@ -71,6 +71,7 @@ class ScheduleService:
             notebook=str(job.notebook),
             cwd=str(job.cwd),
             **schedule_fields(job),
+            **secret_fields(self.state_dir, job.secrets),
             **new_schedule_fields(timing),
         )
         return self.view(record, with_upcoming=True)
@@ -82,8 +83,9 @@ class ScheduleService:
 
         Job fields are checked again against the notebook as it is now (an edit cannot store
         a parameter the notebook would reject); parameters stored earlier are not re-judged
-        unless the edit replaces them. ``next_fire_at`` is recomputed when cron, timezone or
-        ``active`` change; pausing clears it.
+        unless the edit replaces them. ``secrets`` sent replace the stored ones whole.
+        ``next_fire_at`` is recomputed when cron, timezone or ``active`` change; pausing
+        clears it.
         """
         patch = body if isinstance(body, SchedulePatch) else parse(SchedulePatch, body)
         sent = patch.model_fields_set - {"allow_unknown"}
@@ -105,6 +107,8 @@ class ScheduleService:
                 self.default_executor,
             )
             changes.update(schedule_fields(job))
+            if "secrets" in sent:  # replaced whole ({} removes them); absent: kept as they are
+                changes.update(secret_fields(self.state_dir, job.secrets))
         timing_keys = sent & set(TIMING_FIELDS)
         if timing_keys:
             timing = ScheduleTiming.model_validate(

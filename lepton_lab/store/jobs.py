@@ -149,7 +149,11 @@ class JobQueries:
             s.add(JobEventRow(job_id=job_id, status=status, attempt=attempt, message=message))
 
     def claim(self, job_id: str, owner: str) -> dict[str, Any] | None:
-        """Take a queued job for this process (compare-and-set); None if someone else did."""
+        """Take a queued job for this process (compare-and-set); None if someone else did.
+
+        The record has ``sealed_secrets`` too (the Fernet token of the job's secrets, or
+        None), for the executor that starts the attempt; other records never carry it.
+        """
         now = time.time()
         with self.session() as s, s.begin():
             result = s.execute(
@@ -176,7 +180,8 @@ class JobQueries:
                     job_id=job_id, status="running", attempt=row.attempt, message=f"on {owner}"
                 )
             )
-            return row.to_dict()
+            # the one record that carries the sealed secrets: the executor opens them
+            return dict(row.to_dict(), sealed_secrets=row.secrets)
 
     def runnable(self, limit: int) -> list[str]:
         """Ids of queued jobs whose backoff has passed, oldest first."""
@@ -255,7 +260,23 @@ class JobQueries:
                 s.execute(insert(JobMetricRow), batch)
         return len(batch)
 
+    def sealed_secrets(self, job_id: str) -> str | None:
+        """The job's secrets as stored: one Fernet token (``lepton_lab.store.secrets``)."""
+        with self.session() as s:
+            row = s.get(JobRow, job_id)
+            if row is None:
+                raise UnknownJob(job_id)
+            return row.secrets
+
     # -- schedules ---------------------------------------------------------------------------
+    def schedule_sealed_secrets(self, schedule_id: str) -> str | None:
+        """The schedule's secrets as stored (a Fernet token), which every job it fires gets."""
+        with self.session() as s:
+            row = s.get(ScheduleRow, schedule_id)
+            if row is None:
+                raise UnknownSchedule(schedule_id)
+            return row.secrets
+
     def create_schedule(self, schedule_id: str, **fields: Any) -> dict[str, Any]:
         with self.session() as s, s.begin():
             row = ScheduleRow(id=schedule_id, **fields)

@@ -123,7 +123,8 @@ class JobRow(Base):
     """
 
     __tablename__ = "jobs"
-    _private = ("input_path",)
+    #: ``secrets`` is read on its own (``Store.sealed_secrets``): records never carry it
+    _private = ("input_path", "secrets")
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -139,6 +140,10 @@ class JobRow(Base):
     retry_backoff: Mapped[float] = mapped_column(Float, default=1.0)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     output_formats: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["ipynb"])
+    #: names of the environment variables in ``secrets`` (shown; the values never are)
+    secret_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: one Fernet token of the JSON object NAME: value (``lepton_lab.store.secrets``)
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     schedule_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
@@ -189,6 +194,7 @@ class ScheduleRow(Base):
     (advanced with a compare-and-set, so a time is never fired twice)."""
 
     __tablename__ = "schedules"
+    _private = ("secrets",)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
@@ -203,6 +209,9 @@ class ScheduleRow(Base):
     retries: Mapped[int] = mapped_column(Integer, default=0)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     output_formats: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["ipynb"])
+    #: the secrets every job it fires gets, as on a job row
+    secret_names: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     overlap: Mapped[str] = mapped_column(String(16), default="skip")
     catchup: Mapped[str] = mapped_column(String(16), default="once")

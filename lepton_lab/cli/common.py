@@ -9,6 +9,15 @@ class CLIError(Exception):
     """A failure to report as one line and exit status 2."""
 
 
+def database_unavailable(exc: BaseException) -> str:
+    """The line for a database error that the store did not translate itself: the configured
+    database (password hidden) and the driver's first line, never a traceback."""
+    from lepton_lab.config.settings import database_url
+    from lepton_lab.store.database import unavailable
+
+    return str(unavailable(database_url(), exc))
+
+
 def _human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":

@@ -1,7 +1,9 @@
 """``lepton-lab``: the command line of Lepton Lab.
 
 Subcommands are small functions registered with argparse; each prints for people and exits
-non-zero with one readable line on failure (no traceback for a user mistake).
+non-zero with one readable line on failure (no traceback): status 2 for a request that cannot
+be done (a user mistake, a missing job), 1 for a service that cannot be reached now (the
+database, the cluster's scheduler), 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from lepton_lab.cli.common import CLIError, format_status
+from lepton_lab.cli.common import CLIError, database_unavailable, format_status
 from lepton_lab.cluster.manager import ClusterError, ClusterManager
 
 
@@ -71,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from lepton_lab.cli.jobs import ParamError
     from lepton_lab.contract import RequestError
+    from lepton_lab.contract.base import Unavailable
     from lepton_lab.models.artifacts import CorruptArtifact
     from lepton_lab.store import StoreVersionError, UnknownJob, UnknownModelVersion, UnknownSchedule
 
@@ -86,10 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownJob, UnknownSchedule, UnknownModelVersion) as exc:
         print(f"lepton-lab: error: {exc}", file=sys.stderr)
         return 2
-    except OperationalError as exc:  # e.g. an unreachable PostgreSQL server
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        print(f"lepton-lab: error: cannot use the database: {reason}", file=sys.stderr)
-        return 2
+    except Unavailable as exc:  # the database or the scheduler, which may come back
+        print(f"lepton-lab: error: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:  # a database error outside the store's own methods
+        print(f"lepton-lab: error: {database_unavailable(exc)}", file=sys.stderr)
+        return 1
     except (
         CLIError,
         ClusterError,

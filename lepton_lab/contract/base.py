@@ -42,6 +42,18 @@ class Conflict(RequestError):
     status = 409
 
 
+class Unavailable(Exception):
+    """A service the request needs cannot be reached now: the lab's database, or its
+    cluster's scheduler. REST answers 503 with this message, the CLI prints it as one line
+    and exits 1; the same request may work once the service is back.
+
+    Not a :class:`RequestError` (a ``ValueError``): the request was fine, and code that turns
+    ``ValueError`` into a 400 or 409 must not catch this.
+    """
+
+    status = 503
+
+
 class Request(BaseModel):
     """A request body or query: strict types (``"3"`` is not an integer), no unknown fields."""
 

@@ -6,6 +6,11 @@ like Jupyter's own APIs, and records its :class:`Operation` (models, statuses), 
 :mod:`lepton_lab.server.openapi` writes the OpenAPI document. XSRF stays on through
 ``APIHandler``. Bad input is a 4xx JSON error that names the field; blocking work runs in the
 extension's thread pool, never on the IOLoop.
+
+A service the lab depends on that cannot be reached (the database, the cluster's scheduler) is
+a 503 JSON error for every route, decided here once (:meth:`LeptonHandler.call`): the
+services raise :class:`~lepton_lab.contract.base.Unavailable`, and a database error that
+escapes them is one too. The server keeps serving, and answers again once the service is back.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from pydantic import BaseModel
 
 from lepton_lab.contract import RequestError, parse, parse_query
+from lepton_lab.contract.base import Unavailable
 from lepton_lab.contract.cluster import ClusterStatus, Kernels, LabConfig, ScaleRequest
 from lepton_lab.contract.jobs import (
     Job,
@@ -128,6 +134,24 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
             return await loop.run_in_executor(self.services.pool, fn, *args)
         except RequestError as exc:
             raise HTTPRequestError(exc.status, str(exc)) from None
+        except Unavailable as exc:
+            raise self.unavailable(str(exc)) from None
+        except Exception as exc:
+            from sqlalchemy.exc import DBAPIError, OperationalError
+
+            # a database error that no service translated: still the database, not a bug here
+            if isinstance(exc, OperationalError) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated
+            ):
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise self.unavailable(f"the database is unavailable: {reason}") from None
+            raise
+
+    @staticmethod
+    def unavailable(message: str) -> HTTPRequestError:
+        """A 503 for a service that cannot be reached now: Tornado logs it as one warning
+        line, not a traceback (the server is fine; what it depends on is not)."""
+        return HTTPRequestError(503, message)
 
     def body(self, model: type[M], context: dict[str, Any] | None = None) -> M:
         """The body as ``model``, or a 400 naming the problem.
@@ -179,6 +203,8 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, HTTPRequestError):
+            if status_code == 503:
+                self.set_header("Retry-After", "5")
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps({"message": exc.message, "reason": self._reason}))
             return

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lepton_lab.contract import Conflict, NotFound
+from lepton_lab.contract.base import Unavailable
 from lepton_lab.contract.runs import (
     MetricsPage,
     MetricsQuery,
@@ -71,8 +72,17 @@ class RunService:
         record = self.record(run_id)
         if record["status"] in FINAL_STATUSES:
             raise Conflict(f"run {run_id} has already ended ({record['status']})")
+        from lepton_lab.services.cluster import SCHEDULER_TIMEOUT, scheduler_unreachable
+
         client = self.client()
         if client is None:
             raise Conflict("the cluster is not running, so the run cannot be reached")
-        request_stop(run_id, client)
+        try:
+            request_stop(run_id, client, timeout=SCHEDULER_TIMEOUT)
+        except Exception as exc:
+            # the stop travels through the scheduler: without it the ranks cannot hear it
+            problem = scheduler_unreachable(client, timeout=1.0) or (
+                f"the cluster's scheduler did not take the stop: {type(exc).__name__}: {exc}"
+            )
+            raise Unavailable(f"{problem}; run {run_id} was not stopped") from exc
         return StopAccepted(id=run_id, status=record["status"])

@@ -3,10 +3,17 @@ database (a SQLite file by default, any URL such as PostgreSQL by setting), upgr
 Alembic migrations on open.
 
 ``open_store(url=None) -> Store`` is the entry point; ``StoreVersionError`` says that the
-database was written by a newer Lepton Lab.
+database was written by a newer Lepton Lab, ``StoreUnavailable`` that it cannot be reached.
 """
 
-from lepton_lab.store.database import RunStore, Store, UnknownRun, open_store
+from lepton_lab.store.database import (
+    RunStore,
+    Store,
+    StoreUnavailable,
+    UnknownRun,
+    open_store,
+    safe_url,
+)
 from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
 from lepton_lab.store.migrations import StoreVersionError
 from lepton_lab.store.models import UnknownModelVersion
@@ -23,6 +30,7 @@ __all__ = [
     "RunRow",
     "RunStore",
     "Store",
+    "StoreUnavailable",
     "StoreVersionError",
     "UnknownJob",
     "UnknownModelVersion",
@@ -31,4 +39,5 @@ __all__ = [
     "UsageRow",
     "open_job_store",
     "open_store",
+    "safe_url",
 ]

@@ -2,22 +2,37 @@
 holding the queries for runs (here) and for jobs, schedules and leases (``jobs.py``).
 
 Opening a store upgrades its database to the newest schema first (``migrations``).
+
+Every query method of :class:`Store` goes through one guard (:func:`_guarded`):
+
+- SQLite's "database is locked" (another process held the write lock for longer than the
+  ``busy_timeout`` of :data:`BUSY_TIMEOUT_MS`) is retried, with a growing pause, for up to
+  :data:`LOCKED_RETRY_SECONDS` more; a lock is taken at a transaction's first write, before
+  anything of it is written, so running the method again is safe.
+- Any other failure to reach or use the database (a PostgreSQL server that is down, a SQLite
+  file whose folder cannot be opened) is raised as :class:`StoreUnavailable`: one line that
+  names the database (without its password) and the driver's reason, which REST answers
+  with a 503 and the CLI prints before exiting 1.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event, func, insert, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from lepton_lab.config.files import make_private, private_dir, private_file
 from lepton_lab.config.settings import database_url
+from lepton_lab.contract.base import Unavailable
 from lepton_lab.store.jobs import JobQueries
 from lepton_lab.store.migrations import sqlite_path, upgrade
 from lepton_lab.store.models import ModelQueries
@@ -28,6 +43,94 @@ from lepton_lab.store.schema import (
     RunRow,
     UsageRow,
 )
+
+log = logging.getLogger("lepton_lab.store")
+
+#: How long one SQLite statement waits for another process's write lock (SQLite retries it).
+BUSY_TIMEOUT_MS = 10_000
+#: How much longer a store method keeps retrying "database is locked" after that.
+LOCKED_RETRY_SECONDS = 60.0
+#: Seconds to wait for a PostgreSQL (libpq) connection before calling the server unreachable.
+CONNECT_TIMEOUT = 10
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StoreUnavailable(Unavailable):
+    """The database cannot be reached or used now (its server is down, its file cannot be
+    opened, it stayed locked): one line naming it, without its password."""
+
+
+def safe_url(url: str | URL) -> str:
+    """The database URL as messages and logs show it: the password as ``***``."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _reason(exc: BaseException, url: URL) -> str:
+    """The driver's own first line ("connection refused", "unable to open database file"),
+    never the password, even where a driver quotes the connection string."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    reason = text.splitlines()[0].strip() if text else type(exc).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    return reason
+
+
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """A failure of the database rather than of the query: what a 503 is for."""
+    if isinstance(exc, OperationalError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+_calls = threading.local()
+
+
+def _guarded(method: F) -> F:
+    """``method`` with the store's retry of a locked SQLite database and its translation of
+    an unreachable one (see the module's docstring). A method called from another one runs
+    bare: the outermost call retries it all, once."""
+
+    @functools.wraps(method)
+    def guarded(self: Store, *args: Any, **kwargs: Any) -> Any:
+        if getattr(_calls, "depth", 0):
+            return method(self, *args, **kwargs)
+        deadline: float | None = None
+        pause = 0.05
+        _calls.depth = 1
+        try:
+            while True:
+                try:
+                    return method(self, *args, **kwargs)
+                except DBAPIError as exc:
+                    if not _locked(exc):
+                        if _unreachable(exc):
+                            raise self.unavailable(exc) from exc
+                        raise
+                    now = time.monotonic()
+                    if deadline is None:
+                        deadline = now + LOCKED_RETRY_SECONDS
+                        log.warning(
+                            "Lepton Lab store %s: %s is locked by another process; "
+                            "retrying for up to %.0f s",
+                            method.__name__,
+                            safe_url(self.url),
+                            LOCKED_RETRY_SECONDS,
+                        )
+                    if now >= deadline:
+                        raise self.unavailable(exc) from exc
+                    time.sleep(min(pause, deadline - now))
+                    pause = min(pause * 2, 1.0)
+        finally:
+            _calls.depth = 0
+
+    guarded.guarded = True  # type: ignore[attr-defined]
+    return guarded  # type: ignore[return-value]
 
 
 class UnknownRun(KeyError):
@@ -42,7 +145,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
@@ -223,14 +326,26 @@ class Store(RunQueries, JobQueries, ModelQueries):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        path = sqlite_path(make_url(url))
-        if path is not None:
-            _private_sqlite_file(path)
-        self.engine: Engine = create_engine(url, pool_pre_ping=True)
+        parsed = make_url(url)
+        path = sqlite_path(parsed)
+        try:
+            if path is not None:
+                _private_sqlite_file(path)
+        except OSError as exc:  # e.g. its folder cannot be entered or made
+            raise self.unavailable(exc) from exc
+        connect_args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT  # a host that drops packets
+        self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             upgrade(self.engine)
+        except DBAPIError as exc:
+            self.engine.dispose()
+            if _unreachable(exc):
+                raise self.unavailable(exc) from exc
+            raise
         except BaseException:
             self.engine.dispose()
             raise
@@ -238,6 +353,35 @@ class Store(RunQueries, JobQueries, ModelQueries):
 
     def session(self) -> Session:
         return self._sessions()
+
+    def unavailable(self, exc: BaseException) -> StoreUnavailable:
+        return unavailable(self.url, exc)
+
+
+def unavailable(url: str | URL, exc: BaseException) -> StoreUnavailable:
+    """``exc`` (a driver's or the file system's error) on the database at ``url`` as the one
+    line users see."""
+    url = make_url(url)
+    reason = _reason(exc, url)
+    if _locked(exc):
+        reason += f" (by another process, for more than {LOCKED_RETRY_SECONDS:.0f} s)"
+    return StoreUnavailable(f"the database at {safe_url(url)} is unavailable: {reason}")
+
+
+def _guard_queries(cls: type) -> None:
+    """Put :func:`_guarded` around every public query method the store has (its own and its
+    parts'), as the method resolution order finds it."""
+    import inspect
+
+    for name in dir(cls):
+        if name.startswith("_") or name in ("session", "unavailable"):
+            continue
+        value = inspect.getattr_static(cls, name)
+        if inspect.isfunction(value) and not getattr(value, "guarded", False):
+            setattr(cls, name, _guarded(value))
+
+
+_guard_queries(Store)
 
 
 @functools.lru_cache(maxsize=8)

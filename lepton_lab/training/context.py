@@ -8,13 +8,16 @@ and only their location travels, so large state never passes through the schedul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from lepton_lab.config.files import private_dir, private_file
+from lepton_lab.config.files import private_dir
 
 _local = threading.local()
 
@@ -39,12 +42,20 @@ def stop_event_name(run_id: str) -> str:
     return f"lepton-stop-{run_id}"
 
 
-def request_stop(run_id: str, client: Any) -> None:
+def request_stop(run_id: str, client: Any, timeout: float | None = None) -> None:
     """Ask every rank of a run to stop: they stop at their next report (the one way a run is
-    stopped, whether from its driver, a ``Run`` handle, REST or a widget)."""
+    stopped, whether from its driver, a ``Run`` handle, REST or a widget).
+
+    With ``timeout``, a scheduler that does not take the stop within that many seconds raises
+    ``TimeoutError`` (a lost one would otherwise keep the caller for Dask's connect timeout).
+    """
     from distributed import Event
 
-    Event(stop_event_name(run_id), client=client).set()
+    if timeout is None:
+        Event(stop_event_name(run_id), client=client).set()
+        return
+    # what Event.set() does, with a bound on the wait
+    client.sync(client.scheduler.event_set, name=stop_event_name(run_id), callback_timeout=timeout)
 
 
 @dataclass
@@ -223,30 +234,66 @@ class TrainContext:
         return Event(stop_event_name(self.run_id)).is_set()
 
     def _save_checkpoint(self, state: Any, step: int) -> str:
+        """Write ``state`` as the checkpoint of ``step`` and return its path.
+
+        All or nothing: the bytes go to a temporary name in the same folder, and only a
+        complete file gets the checkpoint's name (on a local disk after an ``fsync``, by one
+        ``rename``, with the folder synced too). A write that fails halfway (a full disk,
+        ``EFBIG``, a store that errors) removes its temporary file and raises, so the rank
+        fails, no checkpoint event is sent, and a restart resumes from the previous one.
+        """
         import fsspec
         from fsspec.implementations.local import LocalFileSystem
 
-        path = f"{self.checkpoint_dir.rstrip('/')}/step-{step:08d}.ckpt"
+        name = f"step-{step:08d}.ckpt"
+        path = f"{self.checkpoint_dir.rstrip('/')}/{name}"
         fs, folder = fsspec.core.url_to_fs(self.checkpoint_dir)
-        local = isinstance(fs, LocalFileSystem)
-        if local:  # on this machine: the user's alone (remote stores keep their own ACLs)
+        if isinstance(fs, LocalFileSystem):
+            # on this machine: the user's alone (remote stores keep their own ACLs)
             private_dir(folder, tighten=True)  # this run's own folder
-        else:
-            fs.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.tmp"
-        if local:
-            private_file(fsspec.core.url_to_fs(tmp)[1])  # the writer below keeps its mode
-        with fsspec.open(tmp, "wb") as f:
-            if self.framework == "torch":
-                import torch
-
-                torch.save(state, f)
-            else:
-                import cloudpickle
-
-                cloudpickle.dump(state, f)
-        fs.mv(tmp, path)  # a restart never sees a half-written checkpoint
+            self._write_local(state, Path(folder), name)
+            return path
+        fs.makedirs(folder, exist_ok=True)
+        tmp = f"{folder.rstrip('/')}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+        try:
+            with fs.open(tmp, "wb") as f:
+                self._dump(state, f)
+            fs.mv(tmp, f"{folder.rstrip('/')}/{name}")
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fs.rm(tmp)
+            raise
         return path
+
+    def _write_local(self, state: Any, folder: Path, name: str) -> None:
+        tmp = folder / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                self._dump(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, folder / name)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        with contextlib.suppress(OSError):  # the rename itself survives a power cut
+            dir_fd = os.open(folder, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    def _dump(self, state: Any, f: Any) -> None:
+        if self.framework == "torch":
+            import torch
+
+            torch.save(state, f)
+        else:
+            import cloudpickle
+
+            cloudpickle.dump(state, f)
 
     def _sample_memory(self) -> None:
         try:

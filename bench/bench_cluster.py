@@ -77,12 +77,11 @@ def bare_cluster_seconds() -> float:
 
 
 def measure_latency(root: Path, calls: int) -> tuple[list[float], list[float]]:
-    from distributed import Client
 
     server = LabServer(root, LAB).start()
     try:
         status = server.wait_cluster(lambda s: s["totals"]["workers"] == 2)
-        with Client(status["scheduler_address"]) as client:
+        with server.cluster_client() as client:
             futures = [
                 client.submit(busy, 60, workers=[w["address"]], pure=False)
                 for w in status["workers"]

@@ -320,13 +320,17 @@ def main() -> None:
             import distributed
 
             from lepton_lab.cluster.manager import ClusterManager
+            from lepton_lab.cluster.security import client_security
             from lepton_lab.store import Store
 
             manager = ClusterManager(
                 mode="local", n_workers=2, threads_per_worker=1, dashboard_address="127.0.0.1:0"
             )
             manager.start()
-            client = distributed.Client(manager.scheduler_address)
+            client = distributed.Client(
+                manager.scheduler_address,
+                security=client_security(manager.client_security()),  # the lab's TLS keys
+            )
             store = Store(f"sqlite:///{tmp}/bench.db")
         source = lepton_lab_source()  # as the workers imported it, before the tree can change
         leaked = {k: os.environ[k] for k in os.environ if os.environ.get(k) != CLEAN_ENV.get(k)}

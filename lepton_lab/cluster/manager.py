@@ -173,7 +173,8 @@ class ClusterManager(LoggingConfigurable):
         help="Start the lab's own cluster with Dask's mutual TLS and a key pair made at start, "
         "so that only processes given its credentials (the lab's kernels, jobs and CLI, "
         "through the cluster file) can connect. Off: plain TCP that any local process can "
-        "use (docs/security.md).",
+        "use (docs/security.md). Also read from Dask's config key lepton-lab.cluster.tls "
+        "(DASK_LEPTON_LAB__CLUSTER__TLS=False), which embedded clusters of scripts use.",
     )
     tls_dir = Unicode(
         "",
@@ -198,6 +199,12 @@ class ClusterManager(LoggingConfigurable):
         import dask.config
 
         return dask.config.get("lepton-lab.cluster.factory", default=None)
+
+    @default("tls")
+    def _tls_from_dask_config(self) -> bool:
+        import dask.config
+
+        return bool(dask.config.get("lepton-lab.cluster.tls", default=True))
 
     @default("adapt")
     def _adapt_from_dask_config(self) -> dict[str, Any] | None:

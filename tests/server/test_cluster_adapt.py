@@ -31,6 +31,7 @@ async def test_a_two_worker_fit_brings_its_workers_and_they_go_after_the_run(
     from distributed import Client
 
     import lepton_lab as ll
+    from lepton_lab.cluster.attach import lab_security
     from lepton_lab.store import Store
 
     status = await cluster_status()
@@ -38,7 +39,9 @@ async def test_a_two_worker_fit_brings_its_workers_and_they_go_after_the_run(
     assert status["owned"] is True and status["cluster_class"] == "distributed.LocalCluster"
     assert workers(status) == 0
 
-    client = await asyncio.to_thread(Client, status["scheduler_address"], timeout=30)
+    address = status["scheduler_address"]
+    # the lab's TLS keys, from the cluster file that this server process exported
+    client = await asyncio.to_thread(Client, address, timeout=30, security=lab_security(address))
     try:
         run = await asyncio.to_thread(
             ll.fit,

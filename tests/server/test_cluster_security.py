@@ -188,28 +188,41 @@ def _intruder() -> str:
 
 
 INTRUDER_SCRIPT = r"""
-import json, os, sys
+import json, os, socket, ssl, sys
 from pathlib import Path
-state, address, key = sys.argv[1:4]
+state, cluster_file, key, address = sys.argv[1:5]
 out = {}
-try:
-    os.listdir(state)
-    out["list_state"] = "allowed"
-except PermissionError:
-    out["list_state"] = "denied"
-try:
-    Path(key).read_text()
-    out["read_key"] = "allowed"
-except PermissionError:
-    out["read_key"] = "denied"
-from distributed import Client
-from distributed.security import Security
-for name, security in (("plain", None), ("own_keys", Security.temporary())):
+for name, action in (
+    ("list_state", lambda: os.listdir(state)),
+    ("read_cluster_file", lambda: Path(cluster_file).read_text()),
+    ("read_key", lambda: Path(key).read_text()),
+):
     try:
-        with Client(address, timeout=5, security=security) as c:
-            out[name] = "connected " + str(c.submit(os.getuid).result())
-    except Exception as exc:
-        out[name] = "refused " + type(exc).__name__
+        action()
+        out[name] = "allowed"
+    except PermissionError:
+        out[name] = "denied"
+host, port = address.removeprefix("tls://").rsplit(":", 1)
+# TLS without the lab's client certificate: the scheduler ends the handshake
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as tls:
+            tls.sendall(b"\x00" * 64)
+            data = tls.recv(1024)
+            out["tls"] = "answered " + repr(data[:20]) if data else "closed"
+except (ssl.SSLError, OSError) as exc:
+    out["tls"] = "refused " + str(exc)
+# plain TCP: not a TLS client hello, so no Dask message comes back
+with socket.create_connection((host, int(port)), timeout=10) as raw:
+    raw.sendall(b"\x00" * 64)
+    try:
+        data = raw.recv(1024)
+    except OSError:
+        data = b""
+    out["plain"] = "alert or closed" if data[:1] in (b"", b"\x15") else "answered"
 print(json.dumps(out))
 """
 
@@ -218,30 +231,57 @@ print(json.dumps(out))
 def test_another_os_user_can_neither_connect_nor_read_the_state(lab, place):
     user = _intruder()
     state = cluster_file(lab)
+    [state_file] = lab.runtime_dir.glob("lepton-lab-cluster-*.json")
     script = place / "intruder.py"
     script.write_text(INTRUDER_SCRIPT)
     script.chmod(0o644)
+    # the system's Python: the test's own may live where another user cannot run it
+    python = shutil.which("python3", path="/usr/bin:/bin") or "/usr/bin/python3"
     result = subprocess.run(
         [
-            "runuser",
+            shutil.which("runuser") or "/usr/sbin/runuser",
             "-u",
             user,
             "--",
-            sys.executable,
+            python,
             str(script),
             str(place / "state"),
-            state["scheduler_address"],
+            str(state_file),
             state["security"]["tls_client_key"],
+            state["scheduler_address"],
         ],
         capture_output=True,
         text=True,
         timeout=120,
         cwd="/",
-        env={"PATH": os.environ["PATH"], "HOME": "/nonexistent"},
+        env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent"},
     )
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout.strip().splitlines()[-1])
-    assert seen["list_state"] == "denied"
-    assert seen["read_key"] == "denied"
-    assert seen["plain"].startswith("refused"), seen
-    assert seen["own_keys"].startswith("refused"), seen
+    assert seen["list_state"] == "denied", seen
+    assert seen["read_cluster_file"] == "denied", seen
+    assert seen["read_key"] == "denied", seen
+    assert seen["tls"].startswith("refused") and "CERTIFICATE_REQUIRED" in seen[
+        "tls"
+    ].upper().replace(" ", "_"), seen
+    assert seen["plain"] == "alert or closed", seen
+
+
+def test_a_state_directory_others_can_read_gets_a_warning(tmp_path):
+    state = tmp_path / "shared-state"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)
+    server = LabServer(
+        tmp_path / "root", {"n_workers": 0, "run_jobs": False, "state_dir": str(state)}
+    )
+    server.start()
+    try:
+        server.wait_cluster()
+    finally:
+        assert server.stop() == 0
+    assert f"the state directory {state} is readable by others (mode 755)" in server.log()
+    # what the lab itself writes there is still private, and the folder is left as it was
+    assert stat.S_IMODE(state.stat().st_mode) == 0o755
+    assert not_private(state / "tls") == []
+    database = next(state.glob("*.db"))
+    assert stat.S_IMODE(database.stat().st_mode) == 0o600

@@ -13,7 +13,6 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import dask.config
 import pytest
-from distributed import Client
 from distributed.utils import format_dashboard_link
 
 from lepton_lab.cluster import dashboard
@@ -69,8 +68,7 @@ def fetch(
 
 def dashboard_port(lab: LabServer) -> int:
     """The port the scheduler's dashboard really listens on, asked of the scheduler itself."""
-    _, status = lab.request("GET", "lepton-lab/api/cluster")
-    with Client(status["scheduler_address"], timeout=30) as client:
+    with lab.cluster_client() as client:
         return client.scheduler_info()["services"]["dashboard"]
 
 

@@ -185,6 +185,18 @@ class LabServer:
             time.sleep(0.05)
         raise TimeoutError(f"cluster status never matched; last: {status}\n{self.log()}")
 
+    def cluster_client(self, timeout: float = 30) -> Any:
+        """A ``distributed.Client`` of the lab's cluster, with the TLS credentials that the
+        server named in its cluster file (what ``ll.attach()`` in a kernel uses)."""
+        from distributed import Client
+
+        from lepton_lab.cluster.security import cluster_file_security
+
+        address = self.wait_cluster()["scheduler_address"]
+        [state_file] = self.runtime_dir.glob("lepton-lab-cluster-*.json")
+        security = cluster_file_security(state_file, address)
+        return Client(address, timeout=timeout, security=security)
+
     def start_kernel(self, name: str) -> Any:
         """Start a kernel through the REST API; return a blocking client connected to it."""
         from jupyter_client import BlockingKernelClient

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from distributed import Client
 
 import lepton_lab as ll
 from lepton_lab.cluster.attach import embedded_cluster, lab_scheduler_address
+from tests.support.permissions import not_private
 
 
 @pytest.fixture
@@ -34,14 +36,20 @@ def no_lab(monkeypatch):
 
 def test_attach_outside_the_lab_starts_one_embedded_cluster_and_reuses_it(no_lab):
     client = ll.attach()
-    assert client.scheduler.address.startswith("tcp://127.0.0.1:")
+    # TLS with a key pair of its own: no other process on the machine can drive it
+    assert client.scheduler.address.startswith("tls://127.0.0.1:")
     assert client.submit(lambda x: x * 2, 21).result() == 42
     assert ll.attach() is client
     manager = embedded_cluster()
     assert manager is not None and manager.owned
+    keys = Path(manager.client_security()["tls_client_key"])
+    assert not_private(keys.parent) == []
+    with pytest.raises((OSError, TypeError)):
+        Client(client.scheduler.address, timeout=5)
     pids = list(client.run(os.getpid).values())
     ll.detach()
     assert embedded_cluster() is None
+    assert not keys.parent.exists()  # the key pair goes with the cluster
     gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], 20)
     assert not alive
 

@@ -26,6 +26,7 @@ API = "lepton-lab/api"
 NOTEBOOK = {
     "cells": [
         {
+            "id": "one",
             "cell_type": "code",
             "metadata": {},
             "source": "x = 1",

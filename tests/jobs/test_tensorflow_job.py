@@ -11,6 +11,7 @@ Real papermill, real kernels, real TensorFlow processes, a real SQLite store.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -43,7 +44,18 @@ def lab_cluster(state: Path, monkeypatch: pytest.MonkeyPatch):
         dashboard_address="127.0.0.1:0",
     )
     manager.start()
-    monkeypatch.delenv(ENV_CLUSTER_FILE, raising=False)
+    # the cluster file as the server writes it: the address and the TLS keys' paths
+    cluster_file = state / "cluster.json"
+    cluster_file.write_text(
+        json.dumps(
+            {
+                "status": "running",
+                "scheduler_address": manager.scheduler_address,
+                "security": manager.client_security(),
+            }
+        )
+    )
+    monkeypatch.setenv(ENV_CLUSTER_FILE, str(cluster_file))
     monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     monkeypatch.setenv(ENV_SCHEDULER_ADDRESS, manager.scheduler_address)
     # what the Lepton kernels default to; the notebook must switch to TensorFlow itself

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -190,3 +193,51 @@ def test_a_killed_scheduler_of_an_owned_cluster_is_a_503_when_scaling(tmp_path):
         for proc in children:
             if proc.is_running():
                 proc.kill()
+
+
+def _without_root_file_access() -> None:
+    """In the child before it runs the CLI: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH
+    from the bounding set, so root, after exec, is held to files' modes like anyone."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_a_sqlite_file_whose_folder_cannot_be_opened_is_one_cli_line(tmp_path):
+    """The folder of the database made unreadable (root reads anything, so then the CLI runs
+    without the capabilities that let root ignore a folder's mode)."""
+    base = Path(tempfile.mkdtemp(prefix="lepton-faults-"))
+    try:
+        folder = base / "state"
+        url = f"sqlite:///{folder / 'lepton.db'}"
+        store = Store(url)
+        store.create_run("kept", framework="torch")
+        store.engine.dispose()
+        os.chmod(base, 0o711)
+        os.chmod(folder, 0)
+        env = dict(
+            os.environ, LEPTON_LAB_DATABASE_URL=url, LEPTON_LAB_STATE_DIR=str(folder), HOME="/tmp"
+        )
+        cli = subprocess.run(
+            [sys.executable, "-m", "lepton_lab.cli.main", "jobs", "list"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd="/",
+            preexec_fn=_without_root_file_access if os.geteuid() == 0 else None,
+        )
+        assert cli.returncode == 1, (cli.stdout, cli.stderr)
+        assert cli.stderr.startswith(f"lepton-lab: error: the database at {url} is unavailable: ")
+        assert "Permission denied" in cli.stderr or "unable to open" in cli.stderr, cli.stderr
+        assert cli.stderr.count("\n") == 1 and "Traceback" not in cli.stderr
+        os.chmod(folder, 0o700)
+        assert Store(url).get_run("kept")["id"] == "kept"  # nothing was touched
+    finally:
+        os.chmod(base, 0o700)
+        if (base / "state").exists():
+            os.chmod(base / "state", 0o700)
+        shutil.rmtree(base, ignore_errors=True)

@@ -110,11 +110,19 @@ export function secretNameError(name: string): string {
   return '';
 }
 
+/** A refusal of the Secrets rows (its message names no value). */
+export class SecretsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SecretsError';
+  }
+}
+
 /**
  * The Secrets rows as the request's `secrets` (`undefined` when there are
  * none). Rows with neither a name nor a value are skipped; names are trimmed,
  * values sent as typed. Throws an Error that names the row (by its number or
- * its valid name), never a value.
+ * its valid name), never a value: a `SecretsError`.
  */
 export function parseSecrets(
   rows: ReadonlyArray<ISecretField>
@@ -128,22 +136,22 @@ export function parseSecrets(
     }
     const refused = secretNameError(name);
     if (refused) {
-      throw new Error(`Secret ${index + 1}: ${refused}`);
+      throw new SecretsError(`Secret ${index + 1}: ${refused}`);
     }
     if (secrets.has(name)) {
-      throw new Error(`Secret ${name} is given twice`);
+      throw new SecretsError(`Secret ${name} is given twice`);
     }
     if (!row.value) {
-      throw new Error(`Secret ${name} has no value`);
+      throw new SecretsError(`Secret ${name} has no value`);
     }
     if (row.value.includes('\0')) {
-      throw new Error(
+      throw new SecretsError(
         `Secret ${name} contains a NUL character, which an environment variable cannot hold`
       );
     }
     const bytes = utf8Length(row.value);
     if (bytes > MAX_SECRET_BYTES) {
-      throw new Error(
+      throw new SecretsError(
         `Secret ${name} is too long (at most ${MAX_SECRET_BYTES} bytes in UTF-8)`
       );
     }
@@ -151,10 +159,10 @@ export function parseSecrets(
     secrets.set(name, row.value);
   });
   if (secrets.size > MAX_SECRETS) {
-    throw new Error(`At most ${MAX_SECRETS} secrets per job`);
+    throw new SecretsError(`At most ${MAX_SECRETS} secrets per job`);
   }
   if (total > MAX_SECRETS_TOTAL_BYTES) {
-    throw new Error(
+    throw new SecretsError(
       `The secrets are too long together (at most ${MAX_SECRETS_TOTAL_BYTES} bytes in a kernel's environment)`
     );
   }
@@ -507,10 +515,7 @@ export class JobForm
         cron: this._cron.value,
         timezone: this._timezone.value,
         executor: this._executor.value,
-        secrets: this._secretRows.map(row => ({
-          name: row.name.value,
-          value: row.value.value
-        }))
+        secrets: this._secretRows.map(secretField)
       });
     } catch (error) {
       this.showError(error);
@@ -551,6 +556,7 @@ export class JobForm
     const message = messageOf(error);
     this._error.textContent = message;
     this._error.hidden = !message;
+    this._secretsRefused = error instanceof SecretsError;
   }
 
   protected onAfterAttach(): void {
@@ -606,6 +612,15 @@ export class JobForm
         row.name.setAttribute('aria-invalid', 'true');
       } else {
         row.name.removeAttribute('aria-invalid');
+      }
+    }
+    // the form's message about the secrets goes once they read well
+    if (!submitting && this._secretsRefused) {
+      try {
+        parseSecrets(this._secretRows.map(secretField));
+        this.showError('');
+      } catch {
+        // still refused: the message stays until the next submission
       }
     }
   }
@@ -676,6 +691,7 @@ export class JobForm
   private _secretList: HTMLElement;
   private _addSecret: HTMLButtonElement;
   private _secretRows: ISecretRow[] = [];
+  private _secretsRefused = false;
   private _result: JobDialogResult | null = null;
 }
 
@@ -685,6 +701,11 @@ interface ISecretRow {
   name: HTMLInputElement;
   value: HTMLInputElement;
   error: HTMLElement;
+}
+
+/** What a row holds, as `parseSecrets` takes it. */
+function secretField(row: ISecretRow): ISecretField {
+  return { name: row.name.value, value: row.value.value };
 }
 
 /**

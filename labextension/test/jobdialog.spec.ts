@@ -10,6 +10,7 @@ import {
   MAX_SECRETS,
   parseJobForm,
   parseSecrets,
+  SecretsError,
   secretNameError
 } from '../src/jobdialog';
 import { JobsSection, SchedulesSection, secretNamesText } from '../src/jobs';
@@ -153,6 +154,7 @@ describe('secret names and values', () => {
       try {
         parseSecrets(rows);
       } catch (error) {
+        expect(error).toBeInstanceOf(SecretsError);
         message = (error as Error).message;
       }
       expect(message).toMatch(expected);
@@ -278,6 +280,12 @@ describe('the Secrets section of the dialog', () => {
     expect(message.hidden).toBe(false);
     expect(server.calls('POST jobs')).toHaveLength(0);
     expect(row.value.value).toBe(VALUE);
+    // the form's message goes once the rows read well
+    type(row.name, 'API-TOKEN');
+    expect(error.hidden).toBe(false);
+    type(row.name, 'API_TOKEN');
+    expect(error.hidden).toBe(true);
+    expect(message.hidden).toBe(true);
     form.dispose();
     models.dispose();
   });

@@ -144,7 +144,9 @@ def test_database_down_is_a_503_everywhere_and_the_server_recovers(lab):
     assert code == 200 and [r["id"] for r in runs["runs"]] == ["r-running"]
     code, job = server.request("POST", f"{API}/jobs", {"path": "nb.ipynb"})
     assert code == 201, job
-    assert PASSWORD not in server.log_path.read_text(errors="replace")
+    log = server.log_path.read_text(errors="replace")
+    assert PASSWORD not in log
+    assert "Uncaught exception" not in log  # no route failed with a 500 and a traceback
 
 
 def test_a_killed_scheduler_is_a_503_when_stopping_a_run(lab):
@@ -155,9 +157,6 @@ def test_a_killed_scheduler_is_a_503_when_stopping_a_run(lab):
         server, "POST", f"{API}/runs/r-running/stop", b"{}", "the cluster's scheduler"
     )
     assert "cannot be reached" in message and "was not stopped" in message
-    # once more, after the client has given up on it: still a 503 at once
-    time.sleep(1)
-    expect_unavailable(server, "POST", f"{API}/runs/r-running/stop", b"{}", "scheduler")
     assert server.proc.poll() is None
 
 

@@ -37,6 +37,10 @@ log = logging.getLogger("lepton_lab.cluster")
 #: what ``adapt`` passes on to ``distributed.Adaptive`` besides minimum and maximum
 ADAPT_OPTIONS = ("interval", "wait_count", "target_duration")
 
+#: Seconds the status (and the wait of a scale) gives the scheduler to answer: GET /cluster
+#: says "unreachable" after that instead of waiting out Dask's connect timeout
+STATUS_TIMEOUT = 10.0
+
 #: Requested modes; anything else must be a scheduler address.
 NAMED_MODES = ("auto", "local", "cuda")
 
@@ -533,7 +537,7 @@ class ClusterManager(LoggingConfigurable):
         if s.status != "running" or client is None:
             return out
         try:
-            info = scheduler_identity(client)
+            info = scheduler_identity(client, timeout=STATUS_TIMEOUT)
         except Exception as exc:  # noqa: BLE001 - an unreachable scheduler is a status, not a crash
             out["status"] = "unreachable"
             out["error"] = f"{type(exc).__name__}: {exc}"
@@ -588,7 +592,7 @@ class ClusterManager(LoggingConfigurable):
         timeout = self.scale_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if len(scheduler_identity(self._client)["workers"]) == n:
+            if len(scheduler_identity(self._client, timeout=STATUS_TIMEOUT)["workers"]) == n:
                 return self.status()
             time.sleep(0.1)
         raise ClusterError(f"the cluster did not reach {n} workers within {timeout:.0f} s")

@@ -23,6 +23,7 @@ from typing import Any
 
 import psutil
 
+from lepton_lab.contract.base import Unavailable
 from lepton_lab.jobs.executors import Execution, kill_tree
 from lepton_lab.jobs.plugins import executor_classes
 from lepton_lab.jobs.schedules import fire_due
@@ -247,6 +248,9 @@ class Dispatcher:
         while not self._stopping.is_set():
             try:
                 self.step()
+            except Unavailable as exc:  # the database is down: one line, not a traceback
+                log.warning("Lepton Lab: job service waits: %s", exc)
+                self._stopping.wait(5.0)
             except Exception:  # noqa: BLE001 - a database hiccup must not end the queue
                 log.exception("Lepton Lab: job service step failed; retrying")
                 time.sleep(1.0)

@@ -28,6 +28,8 @@ _ERROR_TEXT = {
     403: "Not authenticated, or not authorized for the lepton-lab resource",
     404: "Nothing with that id (or no such notebook)",
     409: "The resource's state refuses the request",
+    503: "A service the lab needs (its database, its cluster's scheduler) cannot be reached "
+    "now; `message` names it. Try again later (`Retry-After`)",
 }
 
 
@@ -104,6 +106,8 @@ def _operation(names: list[str], op: Operation) -> dict[str, Any]:
         answer["content"] = {media: {"schema": schema} for media, schema in op.content}
     responses: dict[str, Any] = {str(op.status): answer}
     errors = {403, *op.errors}
+    if op.operation_id != "getOpenAPI":  # every other route needs the store or the cluster
+        errors.add(503)
     if op.body is not None or op.query is not None:
         errors.add(400)
     if names:

@@ -140,7 +140,12 @@ def test_a_0_1_0_database_upgrades_in_place_with_every_row(empty_url):
     store = Store(empty_url)
 
     assert revision(empty_url) == (migrations.head(),)
-    assert contents(empty_url) == before
+    # later revisions add columns at the end (0005: the secrets of jobs and schedules); the
+    # columns 0.1.0 had keep every value
+    after = contents(empty_url)
+    assert {t: [r[: len(before[t][0])] for r in rows] for t, rows in after.items() if rows} == {
+        t: rows for t, rows in before.items() if rows
+    }
     assert {t: len(rows) for t, rows in before.items()} == {
         "runs": 3,
         "run_metrics": 21,

@@ -5,7 +5,9 @@ all come from here.
 An executor class has a ``name``, a one-line ``description`` and is built with a callable
 that returns the lab's ``distributed.Client`` (``client()``, for executors that use the
 cluster); ``start(files, job)`` begins one attempt and returns an
-:class:`~lepton_lab.jobs.executors.Execution`.
+:class:`~lepton_lab.jobs.executors.Execution`. The job's secrets, in clear, are
+``executors.job_secrets(job)``: they belong in the runner's environment only
+(``executors.start_runner(files, job_id, attempt, secrets)`` puts them there).
 """
 
 from __future__ import annotations

@@ -334,7 +334,11 @@ class Store(RunQueries, JobQueries, ModelQueries):
         except OSError as exc:  # e.g. its folder cannot be entered or made
             raise self.unavailable(exc) from exc
         connect_args: dict[str, Any] = {}
-        if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        libpq = parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in (
+            "psycopg",
+            "psycopg2",
+        )
+        if libpq and "connect_timeout" not in parsed.query:
             connect_args["connect_timeout"] = CONNECT_TIMEOUT  # a host that drops packets
         self.engine: Engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":

@@ -17,8 +17,9 @@ Columns (medians over the repeats, seconds): ``first result`` from spawning the 
 its line with the computed ``sum([1, 2, 3])`` (interpreter start, imports, cluster start,
 first task); ``start call`` the ``ll.attach()`` (or ``LocalCluster()`` + ``Client()``) call
 inside the script (``distributed`` and ``lepton_lab``'s cluster modules are imported before
-it in both, so it is the cluster start alone); ``exit`` from spawning to the process's end (includes the shutdown of
-the cluster); ``min first`` the best repeat. ``workers`` is the shape each variant got.
+it in both, so it is the cluster start alone); ``exit`` from spawning to the process's end
+(includes the shutdown of the cluster); ``min first`` the best repeat. ``workers`` is the
+shape each variant got.
 """
 
 from __future__ import annotations

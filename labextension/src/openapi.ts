@@ -1726,6 +1726,15 @@ export interface components {
         'application/json': components['schemas']['Error'];
       };
     };
+    /** @description A service the lab needs (its database, its cluster's scheduler) cannot be reached now; `message` names it. Try again later (`Retry-After`) */
+    E503: {
+      headers: {
+        [name: string]: unknown;
+      };
+      content: {
+        'application/json': components['schemas']['Error'];
+      };
+    };
   };
   parameters: never;
   requestBodies: never;
@@ -1753,6 +1762,7 @@ export interface operations {
         };
       };
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   scaleCluster: {
@@ -1780,6 +1790,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   getKernels: {
@@ -1801,6 +1812,7 @@ export interface operations {
         };
       };
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   getConfig: {
@@ -1822,6 +1834,7 @@ export interface operations {
         };
       };
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   listRuns: {
@@ -1847,6 +1860,7 @@ export interface operations {
       };
       400: components['responses']['E400'];
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   getRun: {
@@ -1871,6 +1885,7 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   getRunMetrics: {
@@ -1899,6 +1914,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   stopRun: {
@@ -1924,6 +1940,7 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   listJobs: {
@@ -1956,6 +1973,7 @@ export interface operations {
       };
       400: components['responses']['E400'];
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   submitJob: {
@@ -1983,6 +2001,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   getJob: {
@@ -2007,6 +2026,7 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   deleteJob: {
@@ -2030,6 +2050,7 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   stopJob: {
@@ -2055,6 +2076,7 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   getJobLogs: {
@@ -2083,6 +2105,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   getJobOutput: {
@@ -2112,6 +2135,7 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   listSchedules: {
@@ -2133,6 +2157,7 @@ export interface operations {
         };
       };
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   createSchedule: {
@@ -2160,6 +2185,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   getSchedule: {
@@ -2184,6 +2210,7 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   deleteSchedule: {
@@ -2206,6 +2233,7 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   updateSchedule: {
@@ -2235,6 +2263,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   runSchedule: {
@@ -2259,6 +2288,7 @@ export interface operations {
       };
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   listModels: {
@@ -2280,6 +2310,7 @@ export interface operations {
         };
       };
       403: components['responses']['E403'];
+      503: components['responses']['E503'];
     };
   };
   getModel: {
@@ -2305,6 +2336,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   compareModel: {
@@ -2332,6 +2364,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   getModelVersion: {
@@ -2358,6 +2391,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   deleteModelVersion: {
@@ -2382,6 +2416,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   patchModelVersion: {
@@ -2412,6 +2447,7 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
     };
   };
   downloadModelArtifact: {
@@ -2440,6 +2476,7 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
     };
   };
   getOpenAPI: {

@@ -133,7 +133,7 @@ class LeptonLab(ExtensionApp):
         return value
 
     def initialize_settings(self) -> None:
-        from lepton_lab.store import StoreVersionError, open_store
+        from lepton_lab.store import StoreUnavailable, StoreVersionError, open_store
 
         # Kernels (and their ll.fit drivers) write runs where this server reads them.
         self._saved_environ: dict[str, str | None] = {}
@@ -147,7 +147,8 @@ class LeptonLab(ExtensionApp):
             self._export(settings.ENV_MLFLOW_TRACKING_URI, self.mlflow_tracking_uri)
         try:
             self.store = open_store(self.database_url)  # upgrades an older schema in place
-        except StoreVersionError as exc:
+        except (StoreVersionError, StoreUnavailable) as exc:
+            # one line that says why (an unreachable database: its URL without the password)
             self.log.error("Lepton Lab: not started: %s", exc)
             raise
         for old, new in self.deprecated_settings:

@@ -23,6 +23,8 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from lepton_lab.config.files import PRIVATE_DIR, private_dir
 
 if TYPE_CHECKING:
@@ -137,17 +139,7 @@ def _sweep_dead(parent: Path) -> None:
         if len(parts) != 3 or not parts[1].isdigit():
             continue
         pid = int(parts[1])
-        if pid == os.getpid() or _alive(pid):
+        if pid == os.getpid() or psutil.pid_exists(pid):
             continue
         with contextlib.suppress(OSError):
             shutil.rmtree(folder)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True

@@ -25,6 +25,8 @@ from tests.faults.services import dask_scheduler, postgres
 from tests.support.labserver import LabServer
 
 PASSWORD = "pw-Sekr1t-9f3a"
+#: this checkout, for servers that import test helpers (tests.faults.clusters)
+REPO = str(Path(__file__).resolve().parents[2])
 API = "lepton-lab/api"
 
 NOTEBOOK = {
@@ -173,6 +175,8 @@ def test_a_killed_scheduler_of_an_owned_cluster_is_a_503_when_scaling(tmp_path):
         tmp_path / "root",
         {"cluster_factory": factory, "state_dir": str(tmp_path / "state"), "scale_timeout": 60},
         app="jupyter_server",
+        # the factory's module lives in this checkout's tests/, not in the installed package
+        env={"PYTHONPATH": os.pathsep.join(filter(None, [REPO, os.environ.get("PYTHONPATH")]))},
     ).start()
     children: list[psutil.Process] = []
     try:

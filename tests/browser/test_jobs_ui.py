@@ -112,6 +112,7 @@ def page(lab: BrowserLab, request: pytest.FixtureRequest) -> Iterator[Any]:
             )
             panel = pg.locator(".jp-NotebookPanel").filter(has=pg.locator(".jp-Notebook"))
             panel.first.wait_for(state="visible", timeout=60_000)
+            settle(pg)
             yield pg
             assert not errors, f"uncaught errors in the page: {errors}"
         finally:
@@ -145,6 +146,23 @@ def schedules(lab: BrowserLab) -> list[dict]:
     code, body = lab.request("GET", "lepton-lab/api/schedules")
     assert code == 200, (code, body)
     return body["schedules"]
+
+
+def settle(page: Any) -> None:
+    """Let the just-opened notebook finish what opening it starts: its kernel comes up and
+    writes its language info into the notebook (marking it unsaved), then save it, as a
+    user would. "Run as job" saves an unsaved notebook before its dialog opens; on a loaded
+    CI machine that save, racing the kernel's first metadata write, once kept the dialog
+    from opening within the test's 30 s."""
+    from playwright.sync_api import expect
+
+    status = page.locator(".jp-StatusBar-TextItem").filter(has_text="| Idle")
+    status.first.wait_for(state="visible", timeout=60_000)
+    dirty = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current.jp-mod-dirty")
+    if dirty.count():
+        page.locator(".jp-NotebookPanel:visible .jp-Notebook").first.click()
+        page.keyboard.press("Control+s")
+    expect(dirty).to_have_count(0, timeout=60_000)
 
 
 def open_dialog(page: Any) -> Any:

@@ -72,6 +72,9 @@ class ClusterWidget(w.VBox):
         self._view_count = 0
         self._closed = threading.Event()
         self._scaling = False
+        # one update at a time: the refresh thread's and the end of a scaling action's, so a
+        # refresh that began while scaling cannot disable the buttons after the action ended
+        self._updating = threading.RLock()
         self.update()
         self.scale_input.value = self.status.get("totals", {}).get("workers", 0)
         adapt = self.status.get("adapt")
@@ -118,7 +121,11 @@ class ClusterWidget(w.VBox):
             "max_workers": 32,
         }
 
-    def update(self) -> None:
+    def update(self, finishing: bool = False) -> None:
+        with self._updating:
+            self._update(finishing)
+
+    def _update(self, finishing: bool) -> None:
         try:
             status = self.read_status()
         except Exception as exc:  # noqa: BLE001 - an unreachable scheduler is shown, not raised
@@ -131,7 +138,7 @@ class ClusterWidget(w.VBox):
         for field in (self.scale_input, self.adapt_min, self.adapt_max):
             field.max = limit
         can_scale = self.manager is not None or _lab_server() is not None
-        off = self._scaling or not can_scale or not status.get("owned")
+        off = (self._scaling and not finishing) or not can_scale or not status.get("owned")
         self.scale_button.disabled = off
         self.adapt_button.disabled = off
         if not status.get("owned"):
@@ -190,8 +197,9 @@ class ClusterWidget(w.VBox):
                 f"{html.escape(str(exc))}</span>"
             )
         finally:
-            self._scaling = False
-            self.update()
+            with self._updating:  # the buttons are back before the action counts as done
+                self.update(finishing=True)
+                self._scaling = False
 
     def scale(self, n: int) -> None:
         """Scale the cluster to ``n`` workers and wait until the scheduler sees them

@@ -88,11 +88,13 @@ def test_sidebar_turns_adaptive_scaling_on_refuses_bad_bounds_and_scales_back(
     workers.fill("1")
     section.locator("button.lepton-cluster-scale").click()
     expect(scaling).to_have_text("fixed size", timeout=60_000)
-    expect(section.locator(".lepton-worker-count")).to_have_text("1")
     expect(error).to_be_hidden()
     expect(toggle).not_to_be_checked()
+    # adaptive 0–2 may have retired both idle workers by now, so Scale to 1 starts a fresh
+    # TLS worker: wait for the server to count it, then for the sidebar's next poll
     status = lab.wait_cluster(lambda s: len(s["workers"]) == 1)
     assert status["adapt"] is None
+    expect(section.locator(".lepton-worker-count")).to_have_text("1", timeout=30_000)
     # off for good: the idle worker is not retired (adaptive 0–2 would drop it to 0)
     page.wait_for_timeout(4000)
     assert len(lab.wait_cluster()["workers"]) == 1

@@ -7,6 +7,7 @@ reloads each artifact in its own runtime and compares its output with the origin
 records a numbered version with its lineage (run, job, notebook and its hash, parameters,
 metrics, git state, library versions). ``load(name, version="latest" | N | "@alias" |
 "best:<metric>", format=None)`` gives a ready object back. See docs/models.md.
+``serve("name@alias")`` serves a version over the Open Inference Protocol (docs/serving.md).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from lepton_lab.models.api import (
 from lepton_lab.models.artifacts import CorruptArtifact
 from lepton_lab.models.formats import known_formats
 from lepton_lab.models.registry import ModelExportError
+from lepton_lab.serving import serve
 
 list = list_models  # noqa: A001 - ``ll.models.list()`` as the issue and DESIGN.md name it
 
@@ -51,5 +53,6 @@ __all__ = [
     "registry",
     "remove_alias",
     "set_alias",
+    "serve",
     "set_tags",
 ]

@@ -1,4 +1,4 @@
-"""The store: runs, jobs, schedules, leases and the model registry in one SQLAlchemy
+"""The store: runs, jobs, schedules, leases, the model registry and deployments in one SQLAlchemy
 database (a SQLite file by default, any URL such as PostgreSQL by setting), upgraded by
 Alembic migrations on open.
 
@@ -14,6 +14,7 @@ from lepton_lab.store.database import (
     open_store,
     safe_url,
 )
+from lepton_lab.store.deployments import UnknownDeployment
 from lepton_lab.store.jobs import UnknownJob, UnknownSchedule
 from lepton_lab.store.migrations import StoreVersionError
 from lepton_lab.store.models import UnknownModelVersion
@@ -32,6 +33,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoreVersionError",
+    "UnknownDeployment",
     "UnknownJob",
     "UnknownModelVersion",
     "UnknownRun",

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from lepton_lab.config.files import make_private, private_dir, private_file
 from lepton_lab.config.settings import database_url
 from lepton_lab.contract.base import Unavailable
+from lepton_lab.store.deployments import DeploymentQueries
 from lepton_lab.store.jobs import JobQueries
 from lepton_lab.store.migrations import sqlite_path, upgrade
 from lepton_lab.store.models import ModelQueries
@@ -316,7 +317,7 @@ def _private_sqlite_file(path: Path) -> None:
     make_private(f"{path}-shm")
 
 
-class Store(RunQueries, JobQueries, ModelQueries):
+class Store(RunQueries, JobQueries, ModelQueries, DeploymentQueries):
     """Runs, jobs, schedules, leases and models: every query of the library, server and CLI, on one
     SQLAlchemy engine. Use :func:`open_store`, which keeps one per URL per process.
 

@@ -324,3 +324,42 @@ class ModelEvaluationRow(Base):
     dataset: Mapped[str] = mapped_column(Text, default="")
     job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# -- serving ---------------------------------------------------------------------------------
+
+
+class DeploymentRow(Base):
+    """A registered version served over the Open Inference Protocol by a supervised model
+    server process (``lepton_lab.serving``).
+
+    ``owner`` (host:pid) is the process that supervises it (the lab's server, a ``lepton-lab
+    serve`` or a kernel); ``stop_requested`` is how any other process asks that owner to stop
+    it, as for jobs. ``port`` is held while it is starting or ready and freed when it ends.
+    """
+
+    __tablename__ = "deployments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="starting", index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    host: Mapped[str] = mapped_column(String(64), default="127.0.0.1")
+    port: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    workers: Mapped[int] = mapped_column(Integer, default=0)
+    max_batch_size: Mapped[int] = mapped_column(Integer, default=32)
+    max_batch_delay_ms: Mapped[float] = mapped_column(Float, default=5.0)
+    max_request_bytes: Mapped[int] = mapped_column(BigInteger, default=16 << 20)
+    restarts: Mapped[int] = mapped_column(Integer, default=0)
+    max_restarts: Mapped[int] = mapped_column(Integer, default=3)
+    owner: Mapped[str] = mapped_column(String(16), default="server")
+    supervisor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    log_path: Mapped[str] = mapped_column(Text, default="")
+    stop_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    ready_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -23,6 +23,7 @@ from lepton_lab.config import settings
 from lepton_lab.config.files import private_dir
 from lepton_lab.server.openapi import openapi_document
 from lepton_lab.services.cluster import ClusterService
+from lepton_lab.services.deployments import DeploymentService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.lab import LabServices
 from lepton_lab.services.models import ModelService
@@ -167,6 +168,13 @@ class LeptonLab(ExtensionApp):
         self.cluster_manager.start_in_background(on_done=self._publish_cluster)
         self._start_jobs()
         self.services = self._services()
+        ended = self.services.deployments.reconcile()
+        if ended:
+            self.log.warning(
+                "Lepton Lab: %d deployment(s) had lost their supervisor: marked failed (%s)",
+                len(ended),
+                ", ".join(ended),
+            )
 
     def _load_config(self, cfg: Any, section_names: Any = None, traits: Any = None) -> None:
         """Move cluster settings given the old way (``c.LeptonLab.n_workers``) to the
@@ -205,6 +213,9 @@ class LeptonLab(ExtensionApp):
             jobs=jobs,
             schedules=ScheduleService(jobs),
             models=ModelService(self.store, self.artifact_dir or None),
+            deployments=DeploymentService(
+                self.store, Path(self.state_dir), self.artifact_dir or None
+            ),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
             openapi=openapi_document,
         )
@@ -355,6 +366,8 @@ class LeptonLab(ExtensionApp):
             await loop.run_in_executor(None, manager.close)
         services = getattr(self, "services", None)
         if services is not None:
+            # the deployments this server supervises stop with it, and free their ports
+            await loop.run_in_executor(None, services.deployments.close)
             services.pool.shutdown(wait=False, cancel_futures=True)
         dashboard_config = getattr(self, "_dashboard_config", None)
         if dashboard_config is not None:

@@ -60,6 +60,14 @@ from lepton_lab.contract.runs import (
     RunQuery,
     StopAccepted,
 )
+from lepton_lab.contract.serving import (
+    Deployment,
+    DeploymentList,
+    DeploymentLogQuery,
+    DeploymentLogs,
+    DeploymentQuery,
+    DeploymentRequest,
+)
 from lepton_lab.services.lab import LabServices
 
 AUTH_RESOURCE = "lepton-lab"
@@ -530,6 +538,70 @@ class ModelArtifactHandler(LeptonHandler):
             await self.call(download.discard)
 
 
+# -- deployments -----------------------------------------------------------------------------
+
+
+class DeploymentsHandler(LeptonHandler):
+    @api(
+        Operation(
+            "listDeployments",
+            "Deployments, newest first, with their endpoint and proxied URL",
+            DeploymentList,
+            query=DeploymentQuery,
+        )
+    )
+    async def get(self) -> None:
+        query = self.query(DeploymentQuery)
+        self.reply(await self.call(self.services.deployments.list, query))
+
+    @api(
+        Operation(
+            "createDeployment",
+            "Serve a registered version over the Open Inference Protocol (a supervised "
+            "MLServer process; `starting`, then `ready` or `failed`)",
+            Deployment,
+            status=201,
+            body=DeploymentRequest,
+            errors=(404, 409),
+        )
+    )
+    async def post(self) -> None:
+        request = self.body(DeploymentRequest)
+        self.reply(await self.call(self.services.deployments.start, request), 201)
+
+
+class DeploymentHandler(LeptonHandler):
+    @api(Operation("getDeployment", "One deployment and where its endpoint answers", Deployment))
+    async def get(self, deployment_id: str) -> None:
+        self.reply(await self.call(self.services.deployments.get, deployment_id))
+
+    @api(
+        Operation(
+            "stopDeployment",
+            "Stop a deployment (its ports are free once it is `stopped`)",
+            StopAccepted,
+            status=202,
+            errors=(409,),
+        )
+    )
+    async def delete(self, deployment_id: str) -> None:
+        self.reply(await self.call(self.services.deployments.stop, deployment_id), 202)
+
+
+class DeploymentLogsHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getDeploymentLogs",
+            "The model server's log from byte `offset`; poll with `next` until `complete`",
+            DeploymentLogs,
+            query=DeploymentLogQuery,
+        )
+    )
+    async def get(self, deployment_id: str) -> None:
+        query = self.query(DeploymentLogQuery)
+        self.reply(await self.call(self.services.deployments.logs, deployment_id, query))
+
+
 class OpenAPIHandler(LeptonHandler):
     @api(
         Operation(
@@ -566,5 +638,8 @@ ROUTES: list[tuple[str, type[LeptonHandler]]] = [
         f"{API}/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)/artifacts/(?P<format>[^/]+)",
         ModelArtifactHandler,
     ),
+    (f"{API}/deployments", DeploymentsHandler),
+    (f"{API}/deployments/(?P<deployment_id>[^/]+)", DeploymentHandler),
+    (f"{API}/deployments/(?P<deployment_id>[^/]+)/logs", DeploymentLogsHandler),
     (f"{API}/openapi.json", OpenAPIHandler),
 ]

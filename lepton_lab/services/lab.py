@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lepton_lab.services.cluster import ClusterService
+from lepton_lab.services.deployments import DeploymentService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.models import ModelService
 from lepton_lab.services.runs import RunService
@@ -24,6 +25,7 @@ class LabServices:
     jobs: JobService
     schedules: ScheduleService
     models: ModelService
+    deployments: DeploymentService
     pool: ThreadPoolExecutor
     #: the OpenAPI document for a base URL (written from the routes, which import this)
     openapi: Callable[[str], dict[str, Any]]

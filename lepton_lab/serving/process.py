@@ -65,7 +65,10 @@ class BodyLimit:
             await _error(send, 413, self._message(exc.args[0], "at least "))
 
     def _message(self, size: int, prefix: str = "") -> str:
-        return f"the request body ({prefix}{size} bytes) is over this deployment's limit of {self.limit} bytes"
+        return (
+            f"the request body ({prefix}{size} bytes) is over this deployment's limit of "
+            f"{self.limit} bytes"
+        )
 
 
 class _TooLarge(Exception):

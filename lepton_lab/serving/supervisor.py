@@ -161,6 +161,10 @@ class Supervisor:
                 raise TimeoutError(f"deployment {self.id} was not ready within {timeout} s")
             time.sleep(0.1)
 
+    def request_stop(self) -> None:
+        """Stop at the supervisor's next look (within ``POLL``), without waiting."""
+        self._stop.set()
+
     def stop(self, timeout: float = STOP_GRACE + 5) -> None:
         """Stop the model server and wait until its ports are free."""
         self._stop.set()

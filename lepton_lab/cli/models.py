@@ -1,5 +1,5 @@
-"""``lepton-lab models list | show | compare | alias | delete | export``: the model registry
-from a shell.
+"""``lepton-lab models list | show | compare | alias | delete | export | deploy-manifest``: the
+model registry from a shell.
 
 They use the same store and artifact directory as the lab's server and ``ll.models`` (the
 configured ones: ``LEPTON_LAB_STATE_DIR``, ``LEPTON_LAB_DATABASE_URL``,
@@ -300,6 +300,69 @@ def cmd_models_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- deploy-manifest ---------------------------------------------------------------------------
+
+
+def _quantities(pairs: list[str], option: str) -> dict[str, str]:
+    """``["cpu=1,memory=2Gi", "nvidia.com/gpu=1"]`` -> ``{"cpu": "1", ...}``."""
+    found: dict[str, str] = {}
+    for item in (p for text in pairs for p in text.split(",") if p.strip()):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise CLIError(f"{option} takes NAME=QUANTITY (e.g. cpu=500m,memory=1Gi), got {item!r}")
+        found[key.strip()] = value.strip()
+    return found
+
+
+def cmd_models_deploy_manifest(args: argparse.Namespace) -> int:
+    from lepton_lab.models.registry import split_ref
+    from lepton_lab.serving import kserve
+
+    name, version = split_ref(args.ref)
+    registry = _service().registry
+    record = registry.version(name, version)
+    limits = _quantities(args.limits, "--limits")
+    if args.gpus is not None:
+        limits["nvidia.com/gpu"] = str(args.gpus)
+    resources = {"requests": _quantities(args.requests, "--requests"), "limits": limits}
+    options = dict(
+        format=args.format,
+        name=args.name,
+        namespace=args.namespace,
+        resources=resources,
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        runtime=args.runtime,
+    )
+    # built once before staging, so that a mistake in the options copies nothing
+    manifest = kserve.inference_service(
+        record, storage_uri=args.stage or args.storage_uri, **options
+    )
+    if args.stage:
+        copy = kserve.stage_repository(registry, record, manifest.format, args.stage)
+        print(
+            f"staged {record['name']} v{record['version']} {manifest.format} at {copy}",
+            file=sys.stderr,
+        )
+    text = manifest.yaml()
+    if args.output:
+        target = Path(args.output).expanduser()
+        if target.is_dir():
+            raise CLIError(f"{target} is a folder; -o takes the file to write")
+        scratch = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            scratch.write_text(text)
+            os.replace(scratch, target)
+        finally:
+            scratch.unlink(missing_ok=True)
+        print(f"wrote {target}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    for note in manifest.notes:
+        print(f"lepton-lab: note: {note}", file=sys.stderr)
+    return 0
+
+
 def register(sub: Any) -> None:
     models = sub.add_parser("models", help="the model registry: versions, aliases, artifacts")
     m_sub = models.add_subparsers(dest="models_command", required=True)
@@ -351,3 +414,52 @@ def register(sub: Any) -> None:
     )
     export.add_argument("--force", action="store_true", help="overwrite an existing file at PATH")
     export.set_defaults(func=cmd_models_export)
+
+    deploy = m_sub.add_parser(
+        "deploy-manifest",
+        help="write a KServe InferenceService (YAML) that serves a version on a cluster",
+        description="Write a KServe InferenceService for a registered version (to stdout, or "
+        "-o FILE); kubectl apply -f is yours to run. See docs/kserve.md.",
+    )
+    deploy.add_argument("ref", metavar="NAME[@VERSION]", help=f"VERSION: {VERSION_HELP}")
+    deploy.add_argument("--target", required=True, choices=["kserve"], help="the platform")
+    deploy.add_argument(
+        "--format",
+        help="the artifact to serve (default: onnx, then savedmodel, onnx-int8, "
+        "torchscript, the first the version has)",
+    )
+    deploy.add_argument("--name", help="the InferenceService name (default: from NAME)")
+    deploy.add_argument("--namespace", help="metadata.namespace (default: kubectl's)")
+    where = deploy.add_mutually_exclusive_group()
+    where.add_argument(
+        "--storage-uri",
+        metavar="URI",
+        help="the storageUri: a Triton model repository holding NAME/VERSION/<model file> "
+        "(default: the registered artifact's URI)",
+    )
+    where.add_argument(
+        "--stage",
+        metavar="URI",
+        help="copy the artifact into a new Triton model repository at URI (any fsspec URL) "
+        "and use it as the storageUri",
+    )
+    deploy.add_argument(
+        "--requests",
+        action="append",
+        default=[],
+        metavar="NAME=Q[,NAME=Q]",
+        help="resource requests, e.g. cpu=500m,memory=1Gi",
+    )
+    deploy.add_argument(
+        "--limits",
+        action="append",
+        default=[],
+        metavar="NAME=Q[,NAME=Q]",
+        help="resource limits, e.g. cpu=2,memory=2Gi",
+    )
+    deploy.add_argument("--gpus", type=int, help="nvidia.com/gpu limit")
+    deploy.add_argument("--min-replicas", type=int, help="spec.predictor.minReplicas")
+    deploy.add_argument("--max-replicas", type=int, help="spec.predictor.maxReplicas")
+    deploy.add_argument("--runtime", help="a ServingRuntime to name instead of KServe's choice")
+    deploy.add_argument("-o", "--output", metavar="FILE", help="write the YAML to FILE")
+    deploy.set_defaults(func=cmd_models_deploy_manifest)

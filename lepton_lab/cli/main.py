@@ -61,10 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(func=cmd_cluster_status)
 
-    from lepton_lab.cli import jobs, models
+    from lepton_lab.cli import jobs, models, serving
 
     jobs.register(sub)
     models.register(sub)
+    serving.register(sub)
     return parser
 
 

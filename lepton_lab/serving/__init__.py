@@ -43,6 +43,7 @@ def serve(
     timeout: float | None = 180.0,
     owner: str = "kernel",
     store: Any = None,
+    state: Any = None,
 ) -> Supervisor:
     """Serve ``model`` (``name@alias``, ``name:version``, ``name``; or ``version=``) from this
     process; the deployment stops with ``.stop()`` or when this process exits."""
@@ -69,7 +70,7 @@ def serve(
             "max_restarts": max_restarts,
         },
     )
-    handle = supervisor.start(store or open_store(), request, owner=owner)
+    handle = supervisor.start(store or open_store(), request, owner=owner, state=state)
     if not _started:
         atexit.register(_stop_all)
     _started.append(handle)

@@ -47,22 +47,36 @@ class BodyLimit:
                 await _drain(receive)
                 await _error(send, 413, self._message(int(value)))
                 return
-        seen = 0
+        seen, over, answered = 0, False, False
 
         async def limited() -> dict:
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > self.limit and not over:
+                    over = True
+                    if message.get("more_body"):
+                        await _drain(receive)
                     raise _TooLarge(seen)
             return message
 
+        async def answer(message: dict) -> None:
+            # FastAPI turns an error raised while it reads the body into its own 400; once the
+            # body is over the limit, whatever the app answers is replaced by the 413
+            nonlocal answered
+            if not over:
+                await send(message)
+            elif message["type"] == "http.response.start" and not answered:
+                answered = True
+                await _error(send, 413, self._message(seen, "at least "))
+
         try:
-            await self.app(scope, limited, send)
-        except _TooLarge as exc:
-            await _drain(receive)
-            await _error(send, 413, self._message(exc.args[0], "at least "))
+            await self.app(scope, limited, answer)
+        except _TooLarge:
+            if not answered:
+                answered = True
+                await _error(send, 413, self._message(seen, "at least "))
 
     def _message(self, size: int, prefix: str = "") -> str:
         return (

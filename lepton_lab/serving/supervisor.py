@@ -71,8 +71,10 @@ def _free_port(host: str, taken: set[int]) -> int:
 
 
 def port_is_free(host: str, port: int) -> bool:
+    """A server can listen on ``port`` (binding as servers do, with SO_REUSEADDR)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host if host != "localhost" else "127.0.0.1", port))
         except OSError:

@@ -68,6 +68,18 @@ export type IModel = Schemas['Model'];
 export type IVersionPatch = Schemas['VersionPatch'];
 /** `GET models/{name}/compare?metric=`: the versions side by side. */
 export type IComparison = Schemas['Comparison'];
+// ---- serving (`deployments/...`)
+
+/** A served model version: its status, endpoint and proxied URL. */
+export type IDeployment = Schemas['Deployment'];
+export type DeploymentStatus = IDeployment['status'];
+/** `POST deployments`: `{model: "name@alias" | "name:version" | "name", ...}`. */
+export type IDeploymentRequest = Schemas['DeploymentRequest'];
+/** A format a deployment can serve (loads without the code that trained the model). */
+export type ServableFormat = NonNullable<IDeploymentRequest['format']>;
+/** `GET deployments/{id}/logs?offset=`: the model server's log from a byte offset. */
+export type IDeploymentLogs = Schemas['DeploymentLogs'];
+
 /**
  * A version reference of the version routes: a number, `latest`, `@alias` or
  * `best:<metric>`.
@@ -397,6 +409,50 @@ export class LeptonClient {
   modelArtifactUrl(name: string, version: VersionRef, format: string): string {
     return this.downloadUrl(
       `${versionPath(name, version)}/artifacts/${id(format)}`
+    );
+  }
+
+  // ---- serving
+
+  /** `GET deployments?limit=N[&status=S]` (newest first). */
+  async listDeployments(
+    limit: number,
+    status?: DeploymentStatus
+  ): Promise<IDeployment[]> {
+    const query = `limit=${Math.max(1, Math.floor(limit))}${
+      status ? `&status=${id(status)}` : ''
+    }`;
+    const answer = await this.request<Schemas['DeploymentList']>(
+      `deployments?${query}`
+    );
+    return answer?.deployments ?? [];
+  }
+
+  /** `POST deployments`: serve a version (`starting` at once). */
+  createDeployment(request: IDeploymentRequest): Promise<IDeployment> {
+    return this._send<IDeployment>('POST', 'deployments', request);
+  }
+
+  /** `GET deployments/{id}` */
+  getDeployment(deploymentId: string): Promise<IDeployment> {
+    return this.request<IDeployment>(`deployments/${id(deploymentId)}`);
+  }
+
+  /** `DELETE deployments/{id}`: stop it (`stopped` once its ports are free). */
+  stopDeployment(deploymentId: string): Promise<IStopAccepted> {
+    return this._send<IStopAccepted>(
+      'DELETE',
+      `deployments/${id(deploymentId)}`
+    );
+  }
+
+  /** `GET deployments/{id}/logs?offset=N` */
+  deploymentLogs(
+    deploymentId: string,
+    offset: number
+  ): Promise<IDeploymentLogs> {
+    return this.request<IDeploymentLogs>(
+      `deployments/${id(deploymentId)}/logs?offset=${Math.max(0, Math.floor(offset))}`
     );
   }
 }

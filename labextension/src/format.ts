@@ -144,8 +144,8 @@ export function messageOf(error: unknown): string {
 // ---- status badges ---------------------------------------------------------
 
 /**
- * How a status badge reads: `active` (queued, running: the item can still be
- * stopped), `error` (failed, timed out), or `neutral` for every other ended
+ * How a status badge reads: `active` (queued, running, a deployment starting
+ * or ready: the item can still be stopped), `error` (failed, timed out), or `neutral` for every other ended
  * or idle state (completed, stopped, paused). Ended items are never shown in
  * an alarming colour, and only active ones get a Stop button.
  */
@@ -159,7 +159,7 @@ export interface IBadge {
   className: string;
 }
 
-const ACTIVE = new Set(['queued', 'running', 'starting', 'active']);
+const ACTIVE = new Set(['queued', 'running', 'starting', 'active', 'ready']);
 const ERROR = new Set(['failed', 'timed_out', 'error', 'unreachable']);
 
 /** Whether a run or job in this status can still be stopped. */

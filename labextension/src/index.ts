@@ -3,7 +3,8 @@
  *
  * - one `LeptonModels` per page: cluster, runs, jobs, schedules, config and
  *   kernels, read from REST and shared by every view (models.ts)
- * - "Lepton" left sidebar of sections: cluster, runs, jobs, schedules, models (sidebar.ts)
+ * - "Lepton" left sidebar of sections: cluster, runs, jobs, schedules, models,
+ *   deployments (sidebar.ts)
  * - run panels in the main area, restored with the layout (runs.ts)
  * - job log panels (jobs.ts)
  * - model version views in the main area, restored with the layout (modelview.ts)
@@ -59,7 +60,7 @@ const SIDEBAR_RANK = 600;
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description:
-    'Lepton Lab: cluster, runs, jobs, schedules and models sidebar, run and model panels, CPU/GPU kernel switch, run as job and launcher items.',
+    'Lepton Lab: cluster, runs, jobs, schedules, models and deployments sidebar, run and model panels (Serve), CPU/GPU kernel switch, run as job and launcher items.',
   autoStart: true,
   optional: [
     ILauncher,
@@ -208,7 +209,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
           model,
           version,
           openRun: runId => void openRun(runId),
-          openJob
+          openJob,
+          serve: request => models.deployments.serve(request),
+          showDeployments: () => {
+            if (sidebar) {
+              shell.activateById(sidebar.id);
+              sidebar.deployments.node.scrollIntoView({ block: 'nearest' });
+            }
+          }
         }));
         widget = new MainAreaWidget({ content });
         widget.id = `lepton-model-${name}`;

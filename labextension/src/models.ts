@@ -1,6 +1,7 @@
 /**
  * The frontend's model layer: one model per REST resource (cluster, runs,
- * jobs, schedules, config, kernels; the model registry's are in registry.ts),
+ * jobs, schedules, config, kernels; the model registry's are in registry.ts,
+ * the deployments' in serving.ts),
  * plus one per open run monitor and job log. Each polling model owns a Lumino `Poll` (backing off after errors,
  * standing by while nobody looks) and emits `changed` after every answer or
  * error; views subscribe and render `data` / `error`. Views never call REST:
@@ -28,6 +29,7 @@ import {
 import { compareMetrics, isActiveStatus, metricFamily } from './format';
 import { asError, makePoll, PollingModel } from './polling';
 import { ModelRegistryModel, ModelVersionsModel } from './registry';
+import { DeploymentsModel } from './serving';
 
 // the polling base lives in polling.ts (registry.ts builds on it too)
 export {
@@ -758,6 +760,10 @@ export class LeptonModels implements IDisposable {
       ...base,
       name: 'lepton-lab:models'
     });
+    this.deployments = new DeploymentsModel({
+      ...base,
+      name: 'lepton-lab:deployments'
+    });
     this.config = new ConfigModel(client);
     this.kernels = new KernelsModel(client);
   }
@@ -769,12 +775,21 @@ export class LeptonModels implements IDisposable {
   readonly schedules: SchedulesModel;
   /** The model registry's names (`GET models`). */
   readonly registry: ModelRegistryModel;
+  /** Served model versions (`GET deployments`). */
+  readonly deployments: DeploymentsModel;
   readonly config: ConfigModel;
   readonly kernels: KernelsModel;
 
-  /** The polling models (cluster, runs, jobs, schedules, registry). */
+  /** The polling models (cluster, runs, jobs, schedules, registry, deployments). */
   get polling(): PollingModel<unknown>[] {
-    return [this.cluster, this.runs, this.jobs, this.schedules, this.registry];
+    return [
+      this.cluster,
+      this.runs,
+      this.jobs,
+      this.schedules,
+      this.registry,
+      this.deployments
+    ];
   }
 
   /** The poll interval of the polling models. */

@@ -4,7 +4,8 @@
  * formats (size, digest, how well each matched the original, a Download
  * link), metrics, lineage (the run and job that registered it, the
  * notebook, git, library versions), params and evaluations; edit its
- * aliases and tags; delete it. It reads `GET models/{name}` through a
+ * aliases and tags; serve it (a deployment, listed in the sidebar); delete
+ * it. It reads `GET models/{name}` through a
  * `ModelVersionsModel` (registry.ts), polled while the panel is visible.
  *
  * Stable DOM hooks (used by the browser tests):
@@ -35,10 +36,25 @@
  *       input.lepton-model-aliases-input (comma-separated), textarea.lepton-model-tags-input
  *       (key=value a line), button.lepton-model-save, button.lepton-model-cancel
  *     button.lepton-model-delete       deletes the version after a confirmation dialog
+ *     button.lepton-model-serve        POST deployments {model: "<name>:<version>"}; disabled when
+ *                                      the version has no servable format (onnx, onnx-int8,
+ *                                      torch.export, torchscript, keras), and while it is sent
+ *                                      (data-lepton-busy="true"); a refusal shows the server's message
  */
-import { Dialog, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  Notification,
+  showDialog,
+  showErrorMessage
+} from '@jupyterlab/apputils';
 
-import { IArtifact, IEvaluation, IModelVersion } from './api';
+import {
+  IArtifact,
+  IDeployment,
+  IDeploymentRequest,
+  IEvaluation,
+  IModelVersion
+} from './api';
 import {
   DASH,
   detailsText,
@@ -55,6 +71,7 @@ import {
 } from './format';
 import { ModelVersionsModel } from './registry';
 import { actionButton, el, FollowingPanel } from './section';
+import { SERVABLE_FORMATS, servableFormats } from './serving';
 
 export namespace ModelView {
   export interface IOptions {
@@ -65,6 +82,10 @@ export namespace ModelView {
     openRun: (runId: string) => void;
     /** Open a job's log. */
     openJob: (jobId: string) => void;
+    /** Start a deployment (`POST deployments`); without it there is no Serve button. */
+    serve?: (request: IDeploymentRequest) => Promise<IDeployment>;
+    /** Show the deployments (the sidebar), offered once a deployment is started. */
+    showDeployments?: () => void;
   }
 }
 
@@ -152,7 +173,16 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
       'Delete this version and its artifacts'
     );
     this._delete.addEventListener('click', () => void this._confirmDelete());
-    header.append(name, this._select, this._delete);
+    this._serveAction = options.serve ?? null;
+    this._showDeployments = options.showDeployments ?? null;
+    this._serve = actionButton(
+      'lepton-RunPanel-action lepton-model-serve',
+      'Serve',
+      ''
+    );
+    this._serve.hidden = true;
+    this._serve.addEventListener('click', () => void this._startServing());
+    header.append(name, this._select, this._serve, this._delete);
     this._meta = el('div', 'lepton-RunPanel-meta lepton-model-panel-meta');
     this._loadError = el(
       'div',
@@ -283,6 +313,7 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     this._content.hidden = !version;
     this._delete.hidden = !version;
     this._select.hidden = !version;
+    this._renderServe(version ?? null);
     this.title.label = this.label;
     if (!version) {
       delete this.node.dataset.leptonModelVersion;
@@ -309,6 +340,24 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     this._renderLineage(version);
     this._renderParams(version);
     this._renderEvaluations(version.evaluations ?? []);
+  }
+
+  /** The Serve button: enabled for a version with a servable format. */
+  private _renderServe(version: IModelVersion | null): void {
+    const serve = this._serve;
+    serve.hidden = !version || this._serveAction === null;
+    if (!version) {
+      return;
+    }
+    const formats = servableFormats(version);
+    serve.disabled = this._serving || !formats.length;
+    serve.dataset.leptonFormats = formats.join(',');
+    serve.title = formats.length
+      ? `Serve ${versionLabel(version)} over the Open Inference Protocol ` +
+        `(${formats.includes('onnx') ? 'onnx' : formats[0]}; ` +
+        'listed under Deployments in the Lepton sidebar)'
+      : `${versionLabel(version)} has no format a deployment can serve ` +
+        `(${SERVABLE_FORMATS.join(', ')}): register it with one of them`;
   }
 
   private _renderSelect(versions: IModelVersion[]): void {
@@ -699,6 +748,46 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     }
   }
 
+  // ---- serving a version
+
+  private async _startServing(): Promise<void> {
+    const version = this._shown;
+    const serve = this._serveAction;
+    if (!version || !serve || this._serving) {
+      return;
+    }
+    const label = versionLabel(version);
+    this._serving = true;
+    this._serve.disabled = true;
+    this._serve.dataset.leptonBusy = 'true';
+    let failure: Error | null = null;
+    try {
+      const deployment = await serve({
+        model: `${version.name}:${version.version}`
+      });
+      const show = this._showDeployments;
+      Notification.success(
+        `Serving ${label} (${deployment.format}): ${deployment.status}`,
+        {
+          autoClose: 6000,
+          actions: show
+            ? [{ label: 'Show deployments', callback: () => show() }]
+            : []
+        }
+      );
+    } catch (error) {
+      failure = error as Error;
+    } finally {
+      this._serving = false;
+      delete this._serve.dataset.leptonBusy;
+      this._renderServe(this._shown);
+    }
+    if (failure) {
+      // the server's message, e.g. "this lab cannot serve models: ... (HTTP 409)"
+      await showErrorMessage(`Cannot serve ${label}`, failure);
+    }
+  }
+
   // ---- deleting a version
 
   private async _confirmDelete(): Promise<void> {
@@ -743,6 +832,11 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
   private _editing = false;
   private _select: HTMLSelectElement;
   private _delete: HTMLButtonElement;
+  private _serve: HTMLButtonElement;
+  private _serveAction:
+    ((request: IDeploymentRequest) => Promise<IDeployment>) | null;
+  private _showDeployments: (() => void) | null;
+  private _serving = false;
   private _meta: HTMLElement;
   private _loadError: HTMLElement;
   private _empty: HTMLElement;

@@ -351,6 +351,59 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/lepton-lab/api/deployments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Deployments, newest first, with their endpoint and proxied URL */
+    get: operations['listDeployments'];
+    put?: never;
+    /** Serve a registered version over the Open Inference Protocol (a supervised MLServer process; `starting`, then `ready` or `failed`) */
+    post: operations['createDeployment'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/deployments/{deployment_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One deployment and where its endpoint answers */
+    get: operations['getDeployment'];
+    put?: never;
+    post?: never;
+    /** Stop a deployment (its ports are free once it is `stopped`) */
+    delete: operations['stopDeployment'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/deployments/{deployment_id}/logs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The model server's log from byte `offset`; poll with `next` until `complete` */
+    get: operations['getDeploymentLogs'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/lepton-lab/api/openapi.json': {
     parameters: {
       query?: never;
@@ -584,6 +637,186 @@ export interface components {
       rows: {
         [key: string]: unknown;
       }[];
+    };
+    /**
+     * Deployment
+     * @description A served model version and where its endpoint answers.
+     */
+    Deployment: {
+      /** Id */
+      id: string;
+      /**
+       * Model
+       * @description the model name, as the endpoint serves it
+       */
+      model: string;
+      /** Version */
+      version: number;
+      /**
+       * Ref
+       * @description what was asked for, e.g. `digits@production`
+       */
+      ref: string;
+      /** Format */
+      format: string;
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: 'starting' | 'ready' | 'failed' | 'stopped';
+      /**
+       * Error
+       * @default null
+       */
+      error?: string | null;
+      /** Host */
+      host: string;
+      /**
+       * Port
+       * @default null
+       */
+      port?: number | null;
+      /**
+       * Url
+       * @description the endpoint on this machine, e.g. `http://127.0.0.1:8500`
+       * @default null
+       */
+      url?: string | null;
+      /**
+       * Proxy Path
+       * @description the endpoint under the Jupyter server's URL (relative to its base URL), e.g. `proxy/8500/`; it needs the same authentication as the Jupyter server
+       * @default null
+       */
+      proxy_path?: string | null;
+      /** Workers */
+      workers: number;
+      /** Max Batch Size */
+      max_batch_size: number;
+      /** Max Batch Delay Ms */
+      max_batch_delay_ms: number;
+      /** Max Request Bytes */
+      max_request_bytes: number;
+      /**
+       * Restarts
+       * @default 0
+       */
+      restarts?: number;
+      /** Max Restarts */
+      max_restarts: number;
+      /**
+       * Owner
+       * @description who supervises it: `server`, `cli` or `kernel`
+       */
+      owner: string;
+      /**
+       * Pid
+       * @description the model server's process id while it runs
+       * @default null
+       */
+      pid?: number | null;
+      /** Created At */
+      created_at: number;
+      /**
+       * Ready At
+       * @default null
+       */
+      ready_at?: number | null;
+      /**
+       * Ended At
+       * @default null
+       */
+      ended_at?: number | null;
+      /**
+       * Stop Requested
+       * @default false
+       */
+      stop_requested?: boolean;
+    };
+    /** DeploymentList */
+    DeploymentList: {
+      /** Deployments */
+      deployments: components['schemas']['Deployment'][];
+    };
+    /** DeploymentLogs */
+    DeploymentLogs: {
+      /** Id */
+      id: string;
+      /** Offset */
+      offset: number;
+      /**
+       * Next
+       * @description the offset to poll with next
+       */
+      next: number;
+      /** Text */
+      text: string;
+      /**
+       * Complete
+       * @description the deployment has ended: nothing more will be written
+       */
+      complete: boolean;
+    };
+    /**
+     * DeploymentRequest
+     * @description ``POST /deployments``: serve one version of a registered model.
+     */
+    DeploymentRequest: {
+      /**
+       * Model
+       * @description `name@alias`, `name:version` or `name` (its latest version)
+       */
+      model: string;
+      /**
+       * Format
+       * @description the artifact to serve; default: onnx when the version has it
+       * @default null
+       */
+      format?:
+        | ('onnx' | 'onnx-int8' | 'torch.export' | 'torchscript' | 'keras')
+        | null;
+      /**
+       * Host
+       * @description where the endpoint listens; the lab proxies it under its own URL either way
+       * @default 127.0.0.1
+       * @enum {string}
+       */
+      host?: '127.0.0.1' | 'localhost' | '::1' | '0.0.0.0' | '::';
+      /**
+       * Port
+       * @description default: a free port chosen at start
+       * @default null
+       */
+      port?: number | null;
+      /**
+       * Workers
+       * @description inference worker processes (0: inference in the server's own process)
+       * @default 0
+       */
+      workers?: number;
+      /**
+       * Max Batch Size
+       * @description adaptive batching: the most requests in one batch
+       * @default 32
+       */
+      max_batch_size?: number;
+      /**
+       * Max Batch Delay Ms
+       * @description adaptive batching: how long a request may wait for others (0: no batching)
+       * @default 5
+       */
+      max_batch_delay_ms?: number;
+      /**
+       * Max Request Bytes
+       * @description a request body larger than this is refused with 413
+       * @default 16777216
+       */
+      max_request_bytes?: number;
+      /**
+       * Max Restarts
+       * @description restarts after a crash before the deployment fails
+       * @default 3
+       */
+      max_restarts?: number;
     };
     /**
      * Error
@@ -2476,6 +2709,140 @@ export interface operations {
       403: components['responses']['E403'];
       404: components['responses']['E404'];
       409: components['responses']['E409'];
+      503: components['responses']['E503'];
+    };
+  };
+  listDeployments: {
+    parameters: {
+      query?: {
+        status?: 'starting' | 'ready' | 'failed' | 'stopped';
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DeploymentList'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      503: components['responses']['E503'];
+    };
+  };
+  createDeployment: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['DeploymentRequest'];
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deployment'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+      503: components['responses']['E503'];
+    };
+  };
+  getDeployment: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        deployment_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Deployment'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      503: components['responses']['E503'];
+    };
+  };
+  stopDeployment: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        deployment_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Accepted */
+      202: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StopAccepted'];
+        };
+      };
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
+      409: components['responses']['E409'];
+      503: components['responses']['E503'];
+    };
+  };
+  getDeploymentLogs: {
+    parameters: {
+      query?: {
+        offset?: number;
+      };
+      header?: never;
+      path: {
+        deployment_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DeploymentLogs'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      404: components['responses']['E404'];
       503: components['responses']['E503'];
     };
   };

@@ -1,6 +1,6 @@
 /**
  * The "Lepton" left-sidebar panel: a `Panel` of section widgets (cluster,
- * runs, jobs, schedules, models) under a header with a refresh button. Each section
+ * runs, jobs, schedules, models, deployments) under a header with a refresh button. Each section
  * follows one model of `LeptonModels`; the models stand by while the panel
  * is hidden and read at once when it is shown.
  *
@@ -8,7 +8,7 @@
  *   #lepton-sidebar                  the panel root; data-lepton-status="loading|<cluster status>|unreachable"
  *   .lepton-refresh                  refresh now
  *   sections: cluster.ts (.lepton-cluster), runs.ts (.lepton-runs), jobs.ts (.lepton-jobs, .lepton-schedules),
- *             modelsection.ts (.lepton-models)
+ *             modelsection.ts (.lepton-models), deploymentsection.ts (.lepton-deployments)
  */
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
@@ -16,6 +16,7 @@ import { Panel, Widget } from '@lumino/widgets';
 
 import { IJob, IModelRef, IRun } from './api';
 import { ClusterSection } from './cluster';
+import { DeploymentsSection } from './deploymentsection';
 import { leptonIcon } from './icon';
 import { JobsSection, SchedulesSection } from './jobs';
 import { LeptonModels } from './models';
@@ -48,7 +49,7 @@ export class LeptonSidebar extends Panel {
     this.addClass('lepton-Sidebar');
     this.title.icon = leptonIcon;
     this.title.caption =
-      'Lepton Lab: cluster, runs, jobs, schedules and models';
+      'Lepton Lab: cluster, runs, jobs, schedules, models and deployments';
     this.node.dataset.leptonStatus = 'loading';
 
     const header = new Toolbar();
@@ -86,12 +87,17 @@ export class LeptonSidebar extends Panel {
       model: models.registry,
       openModel: options.openModel
     });
+    this.deployments = new DeploymentsSection({
+      model: models.deployments,
+      openModel: options.openModel
+    });
     for (const section of [
       this.cluster,
       this.runs,
       this.jobs,
       this.schedules,
-      this.registry
+      this.registry,
+      this.deployments
     ]) {
       this.addWidget(section);
     }
@@ -104,6 +110,7 @@ export class LeptonSidebar extends Panel {
   readonly jobs: JobsSection;
   readonly schedules: SchedulesSection;
   readonly registry: ModelsSection;
+  readonly deployments: DeploymentsSection;
 
   /** Read every section's model now. */
   async refresh(): Promise<void> {

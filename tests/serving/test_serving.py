@@ -266,3 +266,29 @@ def test_a_version_without_the_format_is_refused_before_anything_is_stored(
     with pytest.raises(NotFound):
         ll.models.serve("no-such-model@production", store=registry.store)
     assert len(registry.store.list_deployments()) == before
+
+
+def test_a_lone_request_waits_for_company_at_most_the_batch_delay(
+    registry: SimpleNamespace,
+) -> None:
+    """With a long delay (so that its overhead does not hide the bound): one request alone is
+    answered after the batcher's window, and not much later."""
+    import time
+
+    import lepton_lab as ll
+
+    delay_ms = 400
+    handle = ll.models.serve(
+        MODEL, version=1, max_batch_size=8, max_batch_delay_ms=delay_ms, store=registry.store
+    )
+    try:
+        x = registry.data.x[:1].numpy()
+        took = []
+        for _ in range(3):
+            started = time.perf_counter()
+            assert post(infer_url(handle), infer_body(x))[0] == 200
+            took.append(time.perf_counter() - started)
+    finally:
+        handle.stop()
+    assert min(took) >= delay_ms / 1000 * 0.9, took  # it did wait for others
+    assert max(took) < delay_ms / 1000 + 0.5, took  # and then went alone

@@ -77,7 +77,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
         yield server
 
 
-def seed(state: Path, cwd: Path) -> None:
+def seed(state: Path, cwd: Path, script: str = SEED) -> None:
+    """Run ``script`` (registering models) in a Python process on the lab's state dir."""
     env = dict(os.environ, LEPTON_LAB_STATE_DIR=str(state))
     for name in (
         "LEPTON_LAB_DATABASE_URL",
@@ -88,7 +89,7 @@ def seed(state: Path, cwd: Path) -> None:
     ):
         env.pop(name, None)
     done = subprocess.run(
-        [sys.executable, "-c", SEED],
+        [sys.executable, "-c", script],
         env=env,
         cwd=cwd,
         capture_output=True,

@@ -23,13 +23,9 @@ from __future__ import annotations
 
 import errno
 import http.client
-import os
 import socket
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +39,7 @@ from tests.browser.test_lab_ui import (  # noqa: F401 - fixtures used by name
     shot,
     wait_for,
 )
+from tests.browser.test_models_ui import seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -79,34 +76,12 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserLab]:
     state.mkdir()
     lepton = dict(LEPTON, state_dir=str(state), n_workers=1)
     with BrowserLab(base / "root", base / "state", lepton=lepton).serving() as server:
-        seed(state, base)
+        seed(state, base, SEED)
         try:
             yield server
         finally:
             for deployment in live_deployments(server):
                 server.request("DELETE", f"lepton-lab/api/deployments/{deployment['id']}")
-
-
-def seed(state: Path, cwd: Path) -> None:
-    env = dict(os.environ, LEPTON_LAB_STATE_DIR=str(state))
-    for name in (
-        "LEPTON_LAB_DATABASE_URL",
-        "LEPTON_LAB_ARTIFACT_DIR",
-        "LEPTON_LAB_SCHEDULER_ADDRESS",
-        "LEPTON_LAB_CLUSTER_FILE",
-        "DASK_SCHEDULER_ADDRESS",
-    ):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, "-c", SEED],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    print(done.stdout)
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def live_deployments(lab: BrowserLab) -> list[dict]:

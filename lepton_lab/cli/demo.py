@@ -142,6 +142,56 @@ def register_demo_model(run: Any) -> None:
         print(f"  {a.format:<13} {a.size:>8} B  sha256 {a.sha256[:12]}  {diff}")
     for fmt, reason in version.failed_formats.items():
         print(f"  {fmt:<13} not registered: {reason.splitlines()[0]}")
+    serve_demo_model(version, example)
+
+
+def serve_demo_model(version: Any, example: Any) -> None:
+    """Serve the version over the Open Inference Protocol, ask it once, stop it."""
+    import importlib.util
+    import json
+    import urllib.request
+
+    import numpy as np
+
+    if importlib.util.find_spec("mlserver") is None or "onnx" not in version.formats:
+        print("serving step skipped: install lepton-lab[serving] (and [onnx]) to serve models")
+        return
+    from lepton_lab.serving import serve
+
+    t0 = time.perf_counter()
+    handle = serve(version.name, version.version, format="onnx", owner="cli")
+    started = time.perf_counter() - t0
+    try:
+        body = {
+            "inputs": [
+                {
+                    "name": "input",
+                    "datatype": "FP32",
+                    "shape": list(example.shape),
+                    "data": example.ravel().tolist(),
+                }
+            ]
+        }
+        request = urllib.request.Request(
+            f"{handle.url}/v2/models/{version.name}/infer",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
+        t1 = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+        took = (time.perf_counter() - t1) * 1000
+        (output,) = answer["outputs"]
+        served = np.asarray(output["data"], dtype=np.float32).reshape(output["shape"])
+        direct = version.predictor("onnx")(example)
+        same = int((served.argmax(1) == direct.argmax(1)).sum())
+        print(
+            f"served {version.name} v{version.version} at {handle.url}/v2/models/{version.name} "
+            f"(ready in {started:.1f} s): {len(example)} rows in {took:.0f} ms, "
+            f"{same}/{len(example)} predictions equal to onnxruntime's in-process"
+        )
+    finally:
+        handle.stop()
 
 
 EVALUATION = """\

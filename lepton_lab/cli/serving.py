@@ -54,6 +54,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     handle = supervisor.start(store, _request(args), owner="cli", supervise=False)
     # SIGTERM (a service manager, `kill`) stops as Ctrl-C does: the model server with it
     signal.signal(signal.SIGTERM, lambda *_: handle.request_stop())
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"lepton-lab: warning: listening on {args.host}: the endpoint has no authentication "
+            "of its own; anyone who reaches this port can call the model (docs/serving.md)",
+            file=sys.stderr,
+        )
     print(
         f"deployment {handle.id}: serving {handle.model} v{handle.spec['version']} "
         f"({handle.spec['format']}) at {handle.url}/v2/models/{handle.model}\n"

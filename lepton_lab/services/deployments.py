@@ -66,10 +66,14 @@ class DeploymentService:
             raise NotFound(str(exc)) from None
 
     def get(self, deployment_id: str) -> Deployment:
+        self.reconcile()
         return view(self.record(deployment_id))
 
     def list(self, query: DeploymentQuery | None = None) -> DeploymentList:
         query = query or DeploymentQuery()
+        # a kernel or `lepton-lab serve` that died took its model server with it: say so now
+        # rather than list a dead endpoint as ready until the next server start
+        self.reconcile()
         rows = self.store.list_deployments(query.status, query.limit)
         return DeploymentList(deployments=[view(r) for r in rows])
 
@@ -108,7 +112,8 @@ class DeploymentService:
         )
 
     def reconcile(self) -> list[str]:
-        """End deployments left live by a supervisor that died (at the server's start)."""
+        """End deployments left live by a supervisor that died (a killed server, kernel or
+        ``lepton-lab serve`` on this host); cheap: one query and a pid check per live row."""
         return supervisor.reconcile(self.store)
 
     def close(self) -> None:

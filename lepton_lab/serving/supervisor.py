@@ -181,6 +181,20 @@ class Supervisor:
     def __repr__(self) -> str:
         return f"<Deployment {self.id} {self.spec['name']} v{self.spec['version']} {self.url}>"
 
+    def _repr_html_(self) -> str:
+        """In a notebook: what is served, where, and in what state."""
+        import html
+
+        record = self.info()
+        endpoint = f"{self.url}/v2/models/{self.model}"
+        error = f"<br><pre>{html.escape(record['error'])}</pre>" if record["error"] else ""
+        return (
+            f"<b>Deployment {html.escape(self.id)}</b>: {html.escape(record['ref'])} "
+            f"(v{record['version']}, {html.escape(record['format'])}), "
+            f"<code>{html.escape(record['status'])}</code> at "
+            f"<code>{html.escape(endpoint)}</code>{error}"
+        )
+
     # -- supervision ---------------------------------------------------------------------
     def start(self) -> Supervisor:
         """Supervise from a daemon thread (the server and kernels); see :meth:`run`."""

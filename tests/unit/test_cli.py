@@ -36,6 +36,12 @@ def test_demo_runs_end_to_end_on_the_embedded_cluster(tmp_path):
         assert re.search(rf"  {re.escape(fmt)} +\d+ B  sha256 [0-9a-f]{{12}}", result.stdout), fmt
     assert "not registered" not in result.stdout
     assert len(list((tmp_path / "artifacts" / "models" / "demo-digits").iterdir())) == 1
+    # served over the Open Inference Protocol, asked once, stopped
+    assert re.search(
+        r"served demo-digits v1 at http://127\.0\.0\.1:\d+/v2/models/demo-digits \(ready in "
+        r".* s\): 32 rows in \d+ ms, 32/32 predictions equal to onnxruntime's in-process",
+        result.stdout,
+    ), result.stdout
     assert "running notebook job" in result.stdout
     assert re.search(r"job \w+ completed in .* 3 of 3 cells, accuracy 0\.\d+", result.stdout)
     assert (tmp_path / "lepton_lab.db").exists()

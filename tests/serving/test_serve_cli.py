@@ -125,3 +125,24 @@ def test_mistakes_are_one_line_and_status_2(env: dict, args: tuple, message: str
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert message in done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_killed_serve_takes_its_model_server_along_and_is_listed_failed(
+    registry: SimpleNamespace, env: dict
+):
+    serve = subprocess.Popen(
+        [*cli(), "serve", MODEL], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        listed = wait_listed(env, "ready")
+    finally:
+        serve.kill()
+        serve.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not port_is_free(listed["port"]):
+        time.sleep(0.1)
+    assert port_is_free(listed["port"]), "the model server outlived `lepton-lab serve`"
+    show = run("deployments", "show", listed["id"], "--json", env=env)
+    record = json.loads(show.stdout)
+    assert record["status"] == "failed" and "ended without stopping it" in record["error"]
+    assert record["url"] is None

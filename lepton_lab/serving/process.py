@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,7 +136,8 @@ def _protocol_message(body: bytes) -> str:
     except ValueError:
         return body.decode("utf-8", "replace").strip() or "bad request"
     if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-        return parsed["error"]
+        # an error raised in a parallel inference worker comes back named by its class
+        return re.sub(r"^mlserver\.errors\.\w+: ", "", parsed["error"])
     if isinstance(parsed, dict) and "detail" in parsed:
         detail = parsed["detail"]
         if isinstance(detail, list) and detail and isinstance(detail[0], dict):

@@ -292,3 +292,29 @@ def test_a_lone_request_waits_for_company_at_most_the_batch_delay(
         handle.stop()
     assert min(took) >= delay_ms / 1000 * 0.9, took  # it did wait for others
     assert max(took) < delay_ms / 1000 + 0.5, took  # and then went alone
+
+
+def test_parallel_inference_workers_serve_and_check_the_same(
+    registry: SimpleNamespace, direct: Any
+) -> None:
+    """``workers=1``: the model runs in MLServer's inference worker process, behind the same
+    checks, batching and metrics."""
+    import lepton_lab as ll
+
+    handle = ll.models.serve(MODEL, version=1, workers=1, store=registry.store)
+    try:
+        code, meta = get(f"{handle.url}/v2/models/{MODEL}")
+        assert code == 200 and meta["inputs"][0]["shape"] == [-1, 64], meta
+        x = registry.data.x[:4].numpy()
+        code, answer = post(infer_url(handle), infer_body(x))
+        assert code == 200, answer
+        got = np.array(answer["outputs"][0]["data"], dtype=np.float32).reshape(4, 10)
+        np.testing.assert_allclose(got, direct(x), rtol=1e-5, atol=1e-5)
+        bad = {
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 3], "data": [0.0] * 3}]
+        }
+        code, answer = post(infer_url(handle), bad)
+        assert code == 400 and answer["error"].startswith("input 'input' has shape [1, 3]"), answer
+        assert metric(handle, "lepton_batch_size_count") >= 1
+    finally:
+        handle.stop()

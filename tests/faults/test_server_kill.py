@@ -6,7 +6,6 @@ with them (the job marked as interrupted by the restart)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -14,6 +13,7 @@ import time
 
 import psutil
 
+from tests.jobs.conftest import write_notebook
 from tests.support.labserver import LabServer, execute
 
 API = "lepton-lab/api"
@@ -81,25 +81,7 @@ def test_sigkill_of_the_server_loses_no_committed_row(tmp_path):
     }
     root = tmp_path / "root"
     root.mkdir()
-    (root / "count.ipynb").write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "id": "count",
-                        "cell_type": "code",
-                        "metadata": {},
-                        "source": JOB_CELL,
-                        "outputs": [],
-                        "execution_count": None,
-                    }
-                ],
-                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
+    write_notebook(root / "count.ipynb", JOB_CELL)
     server = LabServer(root, settings).start()
     orphans: list[psutil.Process] = []
     try:

@@ -9,7 +9,6 @@ and real processes:
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import subprocess
@@ -26,6 +25,7 @@ from lepton_lab.jobs.workdir import JobFiles
 from lepton_lab.services.jobs import JobService
 from lepton_lab.store import Store
 from lepton_lab.store.database import BUSY_TIMEOUT_MS
+from tests.jobs.conftest import write_notebook
 
 
 @pytest.fixture(scope="module")
@@ -126,28 +126,7 @@ for i in range(16):
 
 
 def notebook(path: Path) -> Path:
-    path.write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "id": "count",
-                        "cell_type": "code",
-                        "metadata": {},
-                        "source": JOB_CELL,
-                        "outputs": [],
-                        "execution_count": None,
-                    }
-                ],
-                "metadata": {
-                    "kernelspec": {"name": "python3", "display_name": "Python 3"},
-                },
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
-    return path
+    return write_notebook(path, JOB_CELL)
 
 
 LOCKER = """\

@@ -30,6 +30,8 @@ from typing import Any
 
 #: Exit status of a model that cannot load: restarting it would fail the same way.
 EXIT_LOAD_FAILED = 3
+#: Where the process writes why its model could not be loaded (in the deployment's folder).
+FAILURE_FILE = "load-failure.txt"
 
 
 class BodyLimit:
@@ -222,14 +224,16 @@ async def serve(spec: dict[str, Any]) -> int:
     )
     try:
         await server._model_registry.load(model)
-    except Exception as exc:  # the reason goes to the log, which the deployment's error quotes
-        print(
-            f"lepton-lab: the model could not be loaded: {type(exc).__name__}: {exc}",
-            file=sys.stderr,
-            flush=True,
-        )
+    except Exception as exc:
+        # the reason, for the deployment's error; the log gets it too, then the shutdown's noise
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        (Path(spec["dir"]) / FAILURE_FILE).write_text(reason)
+        print(f"lepton-lab: the model could not be loaded: {reason}", file=sys.stderr, flush=True)
         await server.stop()
-        servers.cancel()
+        try:
+            await asyncio.wait_for(servers, 10)
+        except BaseException:  # noqa: BLE001 - already failing; the exit status says it
+            pass
         return EXIT_LOAD_FAILED
     print(
         f"lepton-lab: serving {spec['name']} v{spec['version']} ({spec['format']}) on "

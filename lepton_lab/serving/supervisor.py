@@ -31,7 +31,7 @@ from lepton_lab.contract import Conflict, NotFound, RequestError
 from lepton_lab.contract.serving import SERVABLE_FORMATS, DeploymentRequest
 from lepton_lab.models.artifacts import CorruptArtifact
 from lepton_lab.models.registry import ModelRegistry, split_ref
-from lepton_lab.serving.process import EXIT_LOAD_FAILED
+from lepton_lab.serving.process import EXIT_LOAD_FAILED, FAILURE_FILE
 from lepton_lab.store import Store
 from lepton_lab.store.deployments import LIVE_STATUSES
 
@@ -235,7 +235,7 @@ class Supervisor:
                 return "failed"
             why = f"the model server {_exit_text(code)}"
             if code == EXIT_LOAD_FAILED:
-                self.store.end_deployment(self.id, "failed", self._reason(why))
+                self.store.end_deployment(self.id, "failed", self._load_failure(why))
                 return "failed"
             if restarts >= self.record["max_restarts"]:
                 self.store.end_deployment(
@@ -253,6 +253,14 @@ class Supervisor:
             if self._stop.wait(max(0.0, 1.0 - (time.monotonic() - started))):
                 self.store.end_deployment(self.id, "stopped")
                 return "stopped"
+
+    def _load_failure(self, why: str) -> str:
+        """What the process wrote of its load failure (the log's tail is shutdown noise)."""
+        try:
+            reason = (Path(self.spec["dir"]) / FAILURE_FILE).read_text(errors="replace")
+        except OSError:
+            return self._reason(why)
+        return f"the model could not be loaded: {reason}"
 
     def _reason(self, why: str) -> str:
         tail = _tail(self.log_path)

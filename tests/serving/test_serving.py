@@ -318,3 +318,24 @@ def test_parallel_inference_workers_serve_and_check_the_same(
         assert metric(handle, "lepton_batch_size_count") >= 1
     finally:
         handle.stop()
+
+
+def test_a_model_that_fails_to_load_ends_failed_with_the_reason_at_once(
+    registry: SimpleNamespace, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model server cannot load the artifact (here its runtime, onnxruntime, is broken in
+    the process's environment): the deployment fails with that reason, without restarts."""
+    import lepton_lab as ll
+
+    broken = tmp_path / "broken" / "onnxruntime"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('onnxruntime is broken here')\n")
+    monkeypatch.setenv("PYTHONPATH", str(broken.parent))
+    with pytest.raises(RuntimeError, match="failed") as raised:
+        ll.models.serve(MODEL, version=1, format="onnx", max_restarts=3, store=registry.store)
+    assert "could not be loaded: FormatError: needs the 'onnxruntime' package" in str(raised.value)
+    (failed,) = [
+        d for d in registry.store.list_deployments(status="failed") if d["format"] == "onnx"
+    ][:1]
+    assert failed["restarts"] == 0 and "could not be loaded" in failed["error"]
+    assert failed["pid"] is None and failed["ended_at"] is not None

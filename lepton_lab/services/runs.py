@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from lepton_lab.config.processes import gone
 from lepton_lab.contract import Conflict, NotFound
 from lepton_lab.contract.base import Unavailable
 from lepton_lab.contract.runs import (
@@ -33,8 +34,22 @@ class RunService:
         except UnknownRun as exc:
             raise NotFound(str(exc)) from None
 
+    def reconcile(self) -> list[str]:
+        """Fail the runs of this host whose driver process is gone (a kernel, job or script
+        killed mid-run): their ranks were stopped with it, and nothing else would end them."""
+        failed = []
+        for run in self.store.driven_runs():
+            pid = gone(run["driver"])
+            if pid is not None and self.store.fail_driverless_run(
+                run["id"],
+                f"its driver (pid {pid}, the process that called ll.fit) ended before the run did",
+            ):
+                failed.append(run["id"])
+        return failed
+
     def get(self, run_id: str) -> Run:
         """One run with its usage per rank, its events and its progress summary."""
+        self.reconcile()
         record = self.record(run_id)
         record.update(self._summaries([run_id]).get(run_id, {}))
         return Run.model_validate(record)
@@ -42,6 +57,7 @@ class RunService:
     def list(self, query: RunQuery | None = None) -> RunList:
         """Runs, newest first, each with the highest step reported and its last metrics."""
         query = query or RunQuery()
+        self.reconcile()
         records = self.store.list_runs(query.status, query.limit)
         summaries = self._summaries([r["id"] for r in records])
         return RunList(

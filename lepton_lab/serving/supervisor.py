@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lepton_lab.config.files import private_dir, private_file
+from lepton_lab.config.processes import gone, identity
 from lepton_lab.config.settings import state_dir
 from lepton_lab.contract import Conflict, NotFound, RequestError
 from lepton_lab.contract.serving import SERVABLE_FORMATS, DeploymentRequest
@@ -43,11 +44,6 @@ POLL = 0.25
 STOP_GRACE = 10.0
 #: The log lines quoted in a failed deployment's error.
 ERROR_LINES = 12
-
-
-def identity() -> str:
-    """This process as a supervisor: ``host:pid``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def parse_ref(ref: str) -> tuple[str, str]:
@@ -457,16 +453,13 @@ def start(
 
 
 def reconcile(store: Store) -> list[str]:
-    """End the live deployments of this host whose supervisor process is gone (a server
-    killed without stopping them); their model servers died with it. Returns their ids."""
-    import psutil
-
-    host = socket.gethostname()
+    """End the live deployments of this host whose supervisor process is gone (a server,
+    kernel or ``lepton-lab serve`` killed without stopping them); their model servers died with
+    it. Returns their ids."""
     ended = []
     for row in store.live_deployments():
-        holder = row.get("supervisor") or ""
-        where, _, pid = holder.rpartition(":")
-        if where != host or not pid.isdigit() or psutil.pid_exists(int(pid)):
+        pid = gone(row.get("supervisor"))
+        if pid is None:
             continue
         if store.end_deployment(
             row["id"], "failed", f"its supervisor (pid {pid}) ended without stopping it"

@@ -199,6 +199,25 @@ class RunQueries:
             ]
             return out
 
+    def driven_runs(self) -> list[dict[str, Any]]:
+        """Queued and running runs with their driver (``host:pid``)."""
+        with self.session() as s:
+            query = select(RunRow.id, RunRow.driver).where(
+                RunRow.status.in_(("queued", "running")), RunRow.driver.is_not(None)
+            )
+            return [{"id": i, "driver": d} for i, d in s.execute(query)]
+
+    def fail_driverless_run(self, run_id: str, error: str) -> bool:
+        """Fail a run that is still queued or running (a compare-and-set: a driver that ends
+        it meanwhile wins)."""
+        with self.session() as s, s.begin():
+            result = s.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status.in_(("queued", "running")))
+                .values(status="failed", error=error, ended_at=time.time())
+            )
+            return result.rowcount == 1
+
     def list_runs(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         with self.session() as s:
             query = select(RunRow).order_by(RunRow.created_at.desc()).limit(limit)

@@ -53,6 +53,9 @@ class RunRow(Base):
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_rank: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: the process that drives the run (``host:pid`` of the ``ll.fit`` caller): a run whose
+    #: driver was killed is failed by the next reader on that host
+    driver: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class MetricRow(Base):

@@ -20,6 +20,7 @@ from typing import Any
 
 from lepton_lab.cluster.scheduler import scheduler_identity
 from lepton_lab.config.files import private_dir
+from lepton_lab.config.processes import identity
 from lepton_lab.config.settings import ENV_POOL, state_dir
 from lepton_lab.store import Store, open_store
 from lepton_lab.training.context import request_stop, stop_event_name, topic_for
@@ -395,6 +396,7 @@ def fit(
         status="queued",
         params=params,
         world_size=world,
+        driver=identity(),
     )
     driver = RunDriver(
         run_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ def test_ddp_on_two_workers_learns_digits_and_ranks_end_with_identical_weights(f
     assert run.result[0]["weights_sha"] == run.result[1]["weights_sha"]
     record = run.record()
     assert record["world_size"] == 2 and record["started_at"] <= record["ended_at"]
+    assert record["driver"] == f"{socket.gethostname()}:{os.getpid()}"  # this process drove it
     # every epoch's two metrics from both ranks reached the store
     metrics = run.metrics()
     assert len(metrics) == 15 * 2 * 2

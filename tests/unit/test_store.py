@@ -83,3 +83,41 @@ def test_unknown_runs_are_a_clear_error(store):
         store.update_run("nope", status="running")
     with pytest.raises(UnknownRun):
         store.metrics("nope")
+
+
+def test_a_run_whose_driver_is_gone_is_failed_by_the_next_reader(store):
+    """A kernel killed mid-``ll.fit`` leaves its run running; the run service fails it the
+    next time runs are read on that host, and leaves runs of live or remote drivers alone."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from lepton_lab.services.runs import RunService
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = int(gone.stdout)
+    host = socket.gethostname()
+    drivers = {
+        "dead": f"{host}:{dead}",
+        "alive": f"{host}:{os.getpid()}",
+        "remote": f"another-host.example:{dead}",
+        "done": f"{host}:{dead}",
+    }
+    for name, driver in drivers.items():
+        store.create_run(name, framework="torch", status="running", driver=driver)
+    store.update_run("done", status="completed")
+    store.create_run("old", framework="torch", status="running")  # from before drivers
+    runs = {r.id: r for r in RunService(store, lambda: None).list().runs}
+    assert runs["dead"].status == "failed"
+    assert runs["dead"].error == (
+        f"its driver (pid {dead}, the process that called ll.fit) ended before the run did"
+    )
+    assert runs["dead"].ended_at is not None
+    assert {runs[n].status for n in ("alive", "remote", "old")} == {"running"}
+    assert runs["done"].status == "completed"

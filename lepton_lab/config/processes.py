@@ -1,0 +1,24 @@
+"""Which process owns a record (a run's driver, a deployment's supervisor), and whether it is
+still there: rows left live by a process that was killed are ended by whoever reads them next
+on the same host, instead of showing as running for ever."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+def identity() -> str:
+    """This process: ``host:pid``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def gone(owner: str | None) -> int | None:
+    """The pid of ``owner`` (``host:pid``) when it is a process of this host that no longer
+    exists; None when it lives, is elsewhere (it cannot be checked from here) or is unknown."""
+    import psutil
+
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return None if psutil.pid_exists(int(pid)) else int(pid)

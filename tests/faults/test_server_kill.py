@@ -139,6 +139,10 @@ def test_sigkill_of_the_server_loses_no_committed_row(tmp_path):
         assert code == 200
         kept = {(m["id"], m["step"], m["value"]) for m in page["metrics"]}
         assert {(r[0], r[3], r[5]) for r in before["run_metrics"] if r[1] == run_id} <= kept
+        # its driver (the kernel) died with the server: the run is failed, not running for ever
+        code, run = again.request("GET", f"{API}/runs/{run_id}")
+        assert code == 200 and run["status"] == "failed", run
+        assert "ended before the run did" in run["error"]
 
         def reconciled():
             code, record = again.request("GET", f"{API}/jobs/{job['id']}")

@@ -24,10 +24,26 @@
  *     .lepton-deployment-error       a failed deployment's error: <details> whose summary is the
  *                                    first line (title: all of it) and pre.lepton-deployment-error-full
  *     button.lepton-deployment-stop  (starting and ready deployments; disabled once asked to stop)
+ *     button.lepton-deployment-log   opens the log dialog (every deployment: a failed one's log
+ *                                    says why)
+ *   .lepton-DeploymentLogDialog      the log dialog (a jp-Dialog); its body:
+ *     .lepton-DeploymentLog          a .lepton-LogView: data-lepton-deployment=<id>,
+ *                                    data-lepton-log-complete="true" once the deployment has ended
+ *                                    and all of its log is read
+ *       .lepton-deployment-log-status  what is followed, or why the log cannot be read
+ *       pre.lepton-deployment-log-text the model server's output (scrolls; follows the end)
  */
+import { Dialog } from '@jupyterlab/apputils';
+
 import { IDeployment } from './api';
 import { firstLine, formatTime } from './format';
-import { deploymentAlias, DeploymentsModel, isLiveDeployment } from './serving';
+import { LogModel, LogView } from './logview';
+import {
+  deploymentAlias,
+  DeploymentsModel,
+  isLiveDeployment,
+  urlPath
+} from './serving';
 import { act, actionButton, el, KeyedList, Section, setBadge } from './section';
 
 export namespace DeploymentsSection {
@@ -35,6 +51,8 @@ export namespace DeploymentsSection {
     model: DeploymentsModel;
     /** Open the version view of a served version. */
     openModel?: (name: string, version?: number) => void;
+    /** Show a deployment's log (default: `showDeploymentLog`, a dialog). */
+    openLog?: (deployment: IDeployment) => void;
   }
 }
 
@@ -49,6 +67,8 @@ export class DeploymentsSection extends Section<IDeployment[]> {
       errorPrefix: 'Cannot read the deployments'
     });
     const model = options.model;
+    const openLog =
+      options.openLog ?? ((d: IDeployment) => void showDeploymentLog(model, d));
     this._empty = el(
       'p',
       'lepton-Sidebar-empty lepton-no-deployments',
@@ -65,7 +85,8 @@ export class DeploymentsSection extends Section<IDeployment[]> {
             void act(node, `Stopping ${d.model} v${d.version}`, () =>
               model.stop(d.id)
             ),
-          open: d => options.openModel?.(d.model, d.version)
+          open: d => options.openModel?.(d.model, d.version),
+          log: openLog
         })
     );
   }
@@ -95,6 +116,7 @@ class DeploymentRow {
     handlers: {
       stop: (node: HTMLButtonElement, deployment: IDeployment) => void;
       open: (deployment: IDeployment) => void;
+      log: (deployment: IDeployment) => void;
     }
   ) {
     this.node = el('li', 'lepton-Section-item lepton-deployment');
@@ -153,7 +175,17 @@ class DeploymentRow {
         handlers.stop(this._stop, this._deployment);
       }
     });
-    actions.append(this._stop);
+    const log = actionButton(
+      'lepton-deployment-log',
+      'Log',
+      "Show the model server's log"
+    );
+    log.addEventListener('click', () => {
+      if (this._deployment) {
+        handlers.log(this._deployment);
+      }
+    });
+    actions.append(this._stop, log);
     this.node.append(top, detail, this._endpoint, this._error, actions);
   }
 
@@ -197,7 +229,7 @@ class DeploymentRow {
       if (this._url.getAttribute('href') !== href) {
         this._url.href = href;
       }
-      this._url.textContent = pathOf(href);
+      this._url.textContent = urlPath(href);
       this._url.title =
         "The model's metadata (Open Inference Protocol) through the lab's proxy; " +
         'it needs your Jupyter session, like the lab';
@@ -247,6 +279,54 @@ class DeploymentRow {
   private _stop: HTMLButtonElement;
 }
 
+/**
+ * A deployment's log (the model server's output), followed while the
+ * deployment is live: a `LogView` with the deployment's hooks.
+ */
+export class DeploymentLogView extends LogView {
+  constructor(model: LogModel, deployment: IDeployment) {
+    super(model, {
+      className: 'lepton-DeploymentLog',
+      statusClass: 'lepton-deployment-log-status',
+      textClass: 'lepton-deployment-log-text'
+    });
+    this.deploymentId = deployment.id;
+    this._label = `${deployment.model} v${deployment.version}`;
+    this.node.dataset.leptonDeployment = deployment.id;
+    this.renderStatus();
+  }
+
+  readonly deploymentId: string;
+
+  protected statusText(): string {
+    const what = `Deployment ${this.deploymentId} (${this._label})`;
+    return this.model.complete
+      ? `${what} has ended. End of log.`
+      : `${what}: following the model server's log…`;
+  }
+
+  private _label: string;
+}
+
+/**
+ * Show a deployment's log in a dialog; resolves once it is closed (the
+ * dialog disposes the view, and the view its model: the polling stops).
+ */
+export async function showDeploymentLog(
+  model: DeploymentsModel,
+  deployment: IDeployment
+): Promise<void> {
+  const dialog = new Dialog({
+    title: `Log: ${deployment.model} v${deployment.version} (${deployment.id})`,
+    body: new DeploymentLogView(model.log(deployment), deployment),
+    buttons: [Dialog.okButton({ label: 'Close' })],
+    hasClose: true
+  });
+  dialog.addClass('lepton-DeploymentLogDialog');
+  // rejected only when something disposes of the dialog before it is closed
+  await dialog.launch().catch(() => undefined);
+}
+
 /** The status badge's tooltip: since when. */
 function statusTitle(deployment: IDeployment): string {
   switch (deployment.status) {
@@ -258,14 +338,5 @@ function statusTitle(deployment: IDeployment): string {
       return deployment.ended_at
         ? `${deployment.status} ${formatTime(deployment.ended_at)}`
         : deployment.status;
-  }
-}
-
-/** The path of a URL (what the lab's proxy link shows), or the URL itself. */
-function pathOf(url: string): string {
-  try {
-    return new URL(url, window.location.href).pathname;
-  } catch {
-    return url;
   }
 }

@@ -3,7 +3,8 @@
  *
  * `JobsSection` lists the newest jobs and `SchedulesSection` every schedule;
  * each follows its model (polled while the sidebar is visible) and acts
- * through it. `JobLogView` follows a job's log through a `JobLogModel`.
+ * through it. `JobLogView` follows a job's log through a `JobLogModel` (the
+ * log panel and model of logview.ts, with the job's hooks).
  *
  * Stable DOM hooks (used by the browser tests):
  *   .lepton-jobs                     the jobs section; .lepton-jobs-error a request error
@@ -26,8 +27,9 @@
  *     button.lepton-schedule-pause   "Pause" or "Resume"
  *     button.lepton-schedule-run     run now
  *     button.lepton-schedule-delete  delete (after a confirmation dialog)
- *   .lepton-JobLog                   the log panel: data-lepton-job, data-lepton-job-status,
- *                                    data-lepton-log-complete="true" once complete
+ *   .lepton-JobLog                   the log panel (a .lepton-LogView): data-lepton-job,
+ *                                    data-lepton-job-status, data-lepton-log-complete="true" once complete
+ *     .lepton-job-log-status         the job and its status, or why the log cannot be read
  *     pre.lepton-job-log-text        the log text
  */
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
@@ -39,15 +41,14 @@ import {
   formatMetric,
   formatTime,
   isActiveStatus,
-  jobProgressText,
-  messageOf
+  jobProgressText
 } from './format';
+import { LogView } from './logview';
 import { JobLogModel, JobsModel, SchedulesModel } from './models';
 import {
   act,
   actionButton,
   el,
-  FollowingPanel,
   KeyedList,
   ModelLinks,
   Section,
@@ -459,53 +460,32 @@ class ScheduleRow {
 }
 
 /**
- * A read-only view of a job's log that follows it while the job runs.
+ * A read-only view of a job's log that follows it while the job runs (a
+ * `LogView`, logview.ts, with the job's hooks).
  */
-export class JobLogView extends FollowingPanel<JobLogModel> {
+export class JobLogView extends LogView<JobLogModel> {
   constructor(model: JobLogModel) {
-    super(model);
+    super(model, {
+      className: 'lepton-JobLog',
+      statusClass: 'lepton-JobLog-status lepton-job-log-status',
+      textClass: 'lepton-JobLog-text lepton-job-log-text'
+    });
     this.jobId = model.jobId;
-    this.addClass('lepton-JobLog');
     this.node.dataset.leptonJob = model.jobId;
-    this._status = el('div', 'lepton-JobLog-status lepton-job-log-status');
-    this._text = el('pre', 'lepton-JobLog-text lepton-job-log-text');
-    this.node.append(this._status, this._text);
-    model.standby = () => !this.isVisible;
-    model.appended.connect(this._onAppended, this);
-    this._setStatus();
+    this.renderStatus();
   }
 
   readonly jobId: string;
 
-  /** Whether the whole log has been read and the job has ended. */
-  get complete(): boolean {
-    return this.model.complete;
+  protected renderStatus(): void {
+    this.node.dataset.leptonJobStatus = this.model.status;
+    super.renderStatus();
   }
 
-  private _onAppended(_: JobLogModel, added: string): void {
-    if (added) {
-      const pre = this._text;
-      const follow = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 24;
-      pre.textContent = this.model.text;
-      if (follow) {
-        pre.scrollTop = pre.scrollHeight;
-      }
-    }
-    this._setStatus();
+  protected statusText(): string {
+    const { status, complete } = this.model;
+    return complete
+      ? `Job ${this.jobId}: ${status.replace('_', ' ')}. End of log.`
+      : `Job ${this.jobId}: ${status}. Following the log…`;
   }
-
-  private _setStatus(): void {
-    const { status, complete, error } = this.model;
-    this.node.dataset.leptonJobStatus = status;
-    this.node.dataset.leptonLogComplete = String(complete);
-    this._status.classList.toggle('lepton-mod-error', error !== null);
-    this._status.textContent = error
-      ? `Cannot read the log: ${messageOf(error)}`
-      : complete
-        ? `Job ${this.jobId}: ${status.replace('_', ' ')}. End of log.`
-        : `Job ${this.jobId}: ${status}. Following the log…`;
-  }
-
-  private _status: HTMLElement;
-  private _text: HTMLPreElement;
 }

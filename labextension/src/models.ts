@@ -27,6 +27,7 @@ import {
   LeptonClient
 } from './api';
 import { compareMetrics, isActiveStatus, metricFamily } from './format';
+import { LogModel } from './logview';
 import { asError, makePoll, PollingModel } from './polling';
 import { ModelRegistryModel, ModelVersionsModel } from './registry';
 import { DeploymentsModel } from './serving';
@@ -588,8 +589,8 @@ export class RunModel implements IDisposable {
 
 // ---- one job's log ----------------------------------------------------------------------
 
-/** The log panel keeps at most this many characters (the tail). */
-export const MAX_LOG_CHARS = 2_000_000;
+// the log model and its text limit live in logview.ts (a deployment's log uses them too)
+export { MAX_LOG_CHARS } from './logview';
 
 export namespace JobLogModel {
   export interface IOptions {
@@ -605,123 +606,26 @@ export namespace JobLogModel {
  * A job's log, read page by page with `GET jobs/{id}/logs?offset=N` while
  * the job runs; polling stops once the server says the log is complete.
  */
-export class JobLogModel implements IDisposable {
+export class JobLogModel extends LogModel {
   constructor(options: JobLogModel.IOptions) {
-    this.client = options.client;
-    this.jobId = options.jobId;
-    this._status = options.status ?? 'queued';
-    this._standby = options.standby ?? (() => false);
-    const interval = options.interval ?? 1000;
-    this._poll = makePoll(
-      () => this._tick(),
-      interval,
-      () => this._standby(),
-      `lepton-lab:job-log:${options.jobId}`
-    );
+    const { client, jobId } = options;
+    super({
+      fetch: async offset => {
+        const page: IJobLogs = await client.jobLogs(jobId, offset);
+        // the route says how much is written: read on at once while behind
+        return { ...page, more: (page.next ?? 0) < (page.size ?? 0) };
+      },
+      status: options.status ?? 'queued',
+      interval: options.interval,
+      standby: options.standby,
+      name: `lepton-lab:job-log:${jobId}`
+    });
+    this.client = client;
+    this.jobId = jobId;
   }
 
   readonly client: LeptonClient;
   readonly jobId: string;
-
-  /** Fires with the text appended by each read (empty after a failure). */
-  get appended(): ISignal<this, string> {
-    return this._appended;
-  }
-
-  /** The text read so far (its tail past `MAX_LOG_CHARS`). */
-  get text(): string {
-    return this._text;
-  }
-
-  get status(): string {
-    return this._status;
-  }
-
-  get error(): Error | null {
-    return this._error;
-  }
-
-  /** Whether the whole log has been read and the job has ended. */
-  get complete(): boolean {
-    return this._complete;
-  }
-
-  /** While hidden, the poll stands by. */
-  set standby(value: () => boolean) {
-    this._standby = value;
-  }
-
-  get isDisposed(): boolean {
-    return this._isDisposed;
-  }
-
-  start(): void {
-    if (!this._isDisposed && !this._complete) {
-      void this._poll.start();
-    }
-  }
-
-  async refresh(): Promise<void> {
-    if (this._isDisposed || this._complete) {
-      return;
-    }
-    await this._poll.refresh();
-    await this._poll.tick.catch(() => undefined);
-  }
-
-  dispose(): void {
-    if (this._isDisposed) {
-      return;
-    }
-    this._isDisposed = true;
-    this._poll.dispose();
-    Signal.clearData(this);
-  }
-
-  private async _tick(): Promise<void> {
-    let page: IJobLogs;
-    try {
-      page = await this.client.jobLogs(this.jobId, this._offset);
-    } catch (error) {
-      if (!this._isDisposed) {
-        this._error = asError(error);
-        this._appended.emit('');
-      }
-      throw error;
-    }
-    if (this._isDisposed) {
-      return;
-    }
-    this._error = null;
-    const added = page.text ?? '';
-    if (added) {
-      let text = this._text + added;
-      if (text.length > MAX_LOG_CHARS) {
-        text = '… (earlier lines cut)\n' + text.slice(-MAX_LOG_CHARS);
-      }
-      this._text = text;
-    }
-    this._offset = page.next ?? this._offset;
-    this._complete = !!page.complete;
-    this._status = page.status ?? this._status;
-    this._appended.emit(added);
-    if (this._complete) {
-      void this._poll.stop();
-    } else if ((page.next ?? 0) < (page.size ?? 0)) {
-      // More is already there: read on at once rather than after the interval.
-      void this._poll.refresh();
-    }
-  }
-
-  private _poll: Poll<void, Error>;
-  private _appended = new Signal<this, string>(this);
-  private _standby: () => boolean;
-  private _text = '';
-  private _status: string;
-  private _offset = 0;
-  private _complete = false;
-  private _error: Error | null = null;
-  private _isDisposed = false;
 }
 
 // ---- all of them ------------------------------------------------------------------------

@@ -4,9 +4,11 @@
  * formats (size, digest, how well each matched the original, a Download
  * link), metrics, lineage (the run and job that registered it, the
  * notebook, git, library versions), params and evaluations; edit its
- * aliases and tags; serve it (a deployment, listed in the sidebar); delete
- * it. It reads `GET models/{name}` through a
- * `ModelVersionsModel` (registry.ts), polled while the panel is visible.
+ * aliases and tags; serve it (a deployment, listed in the sidebar) and see
+ * its live deployments; delete it. It reads `GET models/{name}` through a
+ * `ModelVersionsModel` (registry.ts) and, where it can serve, the model's
+ * live deployments through a `LiveDeploymentsModel` (serving.ts), both
+ * polled while the panel is visible.
  *
  * Stable DOM hooks (used by the browser tests):
  *   .lepton-ModelPanel                 data-lepton-model=<name>, data-lepton-model-version=<n>
@@ -40,6 +42,12 @@
  *                                      the version has no servable format (onnx, onnx-int8,
  *                                      torch.export, torchscript, keras), and while it is sent
  *                                      (data-lepton-busy="true"); a refusal shows the server's message
+ *     .lepton-model-deployments        next to Serve: the live (starting, ready) deployments of the
+ *                                      version shown, newest first (hidden when none, and without Serve)
+ *       .lepton-model-deployment       data-lepton-deployment=<id>, data-lepton-status=starting|ready
+ *         .lepton-model-deployment-status  badge "starting" / "ready"
+ *         a.lepton-model-deployment-url    the model metadata (`v2/models/<name>`) through the lab's
+ *                                          proxy, in a new tab; text: its path
  */
 import {
   Dialog,
@@ -47,6 +55,7 @@ import {
   showDialog,
   showErrorMessage
 } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
 
 import {
   IArtifact,
@@ -70,8 +79,13 @@ import {
   versionLabel
 } from './format';
 import { ModelVersionsModel } from './registry';
-import { actionButton, el, FollowingPanel } from './section';
-import { SERVABLE_FORMATS, servableFormats } from './serving';
+import { actionButton, el, FollowingPanel, setBadge } from './section';
+import {
+  LiveDeploymentsModel,
+  SERVABLE_FORMATS,
+  servableFormats,
+  urlPath
+} from './serving';
 
 export namespace ModelView {
   export interface IOptions {
@@ -182,7 +196,22 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     );
     this._serve.hidden = true;
     this._serve.addEventListener('click', () => void this._startServing());
-    header.append(name, this._select, this._serve, this._delete);
+    this._live = el(
+      'div',
+      'lepton-ModelPanel-deployments lepton-model-deployments'
+    );
+    this._live.hidden = true;
+    // the live deployments of the version shown, where the view can serve
+    this._liveModel = this._serveAction
+      ? new LiveDeploymentsModel({
+          client: model.client,
+          model: model.name,
+          interval: model.interval,
+          standby: () => !this.isVisible
+        })
+      : null;
+    this._liveModel?.changed.connect(() => this._renderLive(), this);
+    header.append(name, this._select, this._live, this._serve, this._delete);
     this._meta = el('div', 'lepton-RunPanel-meta lepton-model-panel-meta');
     this._loadError = el(
       'div',
@@ -271,6 +300,24 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     return `Model: ${this.modelName}${version === null ? '' : ` v${version}`}`;
   }
 
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._liveModel?.dispose();
+    super.dispose();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._liveModel?.start();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this._liveModel?.refresh();
+  }
+
   /** Show this version (the newest when it is not registered). */
   select(version: number | null): void {
     if (version !== null && !isFinite(version)) {
@@ -314,6 +361,7 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
     this._delete.hidden = !version;
     this._select.hidden = !version;
     this._renderServe(version ?? null);
+    this._renderLive();
     this.title.label = this.label;
     if (!version) {
       delete this.node.dataset.leptonModelVersion;
@@ -358,6 +406,58 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
         'listed under Deployments in the Lepton sidebar)'
       : `${versionLabel(version)} has no format a deployment can serve ` +
         `(${SERVABLE_FORMATS.join(', ')}): register it with one of them`;
+  }
+
+  /** The live deployments of the version shown, next to Serve. */
+  private _renderLive(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    const live = this._liveModel;
+    const version = this._shown;
+    const deployments = live && version ? live.ofVersion(version.version) : [];
+    // redraw only what changed: a link does not vanish under the pointer at each read
+    const key = JSON.stringify(
+      deployments.map(d => [d.id, d.status, d.proxy_path, d.url])
+    );
+    if (key === this._liveKey) {
+      return;
+    }
+    this._liveKey = key;
+    this._live.hidden = !deployments.length;
+    this._live.replaceChildren(
+      ...deployments.map(deployment => {
+        const item = el(
+          'span',
+          'lepton-ModelPanel-deployment lepton-model-deployment'
+        );
+        item.dataset.leptonDeployment = deployment.id;
+        item.dataset.leptonStatus = deployment.status;
+        item.title = `Deployment ${deployment.id} (${deployment.format}), ${
+          deployment.status
+        } since ${formatTime(
+          deployment.ready_at ?? deployment.created_at
+        )}${deployment.url ? `\non the server's machine: ${deployment.url}` : ''}`;
+        const status = el('span');
+        setBadge(status, deployment.status, 'lepton-model-deployment-status');
+        item.appendChild(status);
+        const href = live?.metadataUrl(deployment) ?? null;
+        if (href) {
+          const link = el(
+            'a',
+            'lepton-Link lepton-model-deployment-url',
+            urlPath(href)
+          );
+          link.href = href;
+          link.target = '_blank';
+          link.rel = 'noopener noreferrer';
+          link.title =
+            "The model's metadata (Open Inference Protocol) through the lab's proxy";
+          item.appendChild(link);
+        }
+        return item;
+      })
+    );
   }
 
   private _renderSelect(versions: IModelVersion[]): void {
@@ -765,6 +865,7 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
       const deployment = await serve({
         model: `${version.name}:${version.version}`
       });
+      void this._liveModel?.refresh();
       const show = this._showDeployments;
       Notification.success(
         `Serving ${label} (${deployment.format}): ${deployment.status}`,
@@ -836,6 +937,9 @@ export class ModelView extends FollowingPanel<ModelVersionsModel> {
   private _serveAction:
     ((request: IDeploymentRequest) => Promise<IDeployment>) | null;
   private _showDeployments: (() => void) | null;
+  private _live: HTMLElement;
+  private _liveModel: LiveDeploymentsModel | null;
+  private _liveKey = '';
   private _serving = false;
   private _meta: HTMLElement;
   private _loadError: HTMLElement;

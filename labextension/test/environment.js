@@ -1,7 +1,8 @@
 /**
  * jsdom, plus Node's fetch API (Request, Response, Headers), which jsdom
  * lacks: the tests hand ServerConnection a stub `fetch` that answers with
- * real `Response`s. Also `DragEvent`, `matchMedia` and a clipboard for JupyterLab's widgets.
+ * real `Response`s. Also `DragEvent`, `matchMedia`, `requestIdleCallback` and a
+ * clipboard for JupyterLab's widgets.
  */
 const { TestEnvironment } = require('jest-environment-jsdom');
 
@@ -39,6 +40,15 @@ class Environment extends TestEnvironment {
           writeText: async () => undefined
         }
       });
+    }
+    if (typeof this.global.requestIdleCallback === 'undefined') {
+      // a dialog's React header renders when the page is idle
+      const global = this.global;
+      global.requestIdleCallback = callback =>
+        global.setTimeout(() =>
+          callback({ didTimeout: false, timeRemaining: () => 0 })
+        );
+      global.cancelIdleCallback = handle => global.clearTimeout(handle);
     }
     if (typeof this.global.matchMedia === 'undefined') {
       this.global.matchMedia = query => ({

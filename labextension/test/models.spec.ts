@@ -8,7 +8,8 @@ import {
   RunModel,
   Series
 } from '../src/models';
-import { settle, StubServer } from './stub-server';
+import { ILogPage, LogModel, MAX_LOG_CHARS } from '../src/logview';
+import { settle, StubServer, until } from './stub-server';
 
 const CLUSTER = {
   mode: 'local',
@@ -409,6 +410,105 @@ describe('JobLogModel', () => {
     expect(model.status).toBe('completed');
     expect(model.complete).toBe(true);
     expect(added).toEqual(['hello\n', 'done!\n']);
+    model.dispose();
+  });
+
+  it('reads on at once while the log is longer than read, and stops once complete', async () => {
+    const text = 'a'.repeat(10);
+    const server = new StubServer().on('GET jobs/j2/logs', request => {
+      const offset = Number(
+        new URLSearchParams(request.path.split('?')[1]).get('offset')
+      );
+      const page = text.slice(offset, offset + 4);
+      const next = offset + page.length;
+      return {
+        body: {
+          id: 'j2',
+          status: 'completed',
+          offset,
+          next,
+          size: text.length,
+          text: page,
+          complete: next >= text.length
+        }
+      };
+    });
+    // an interval no test waits for: the pages after the first come from the read-on
+    const model = new JobLogModel({
+      client: server.client(),
+      jobId: 'j2',
+      interval: 600_000
+    });
+    expect(model.status).toBe('queued');
+    model.start();
+    await until(() => model.complete);
+    expect(model.text).toBe(text);
+    expect(model.status).toBe('completed');
+    expect(server.requests.map(r => r.path)).toEqual([
+      'jobs/j2/logs?offset=0',
+      'jobs/j2/logs?offset=4',
+      'jobs/j2/logs?offset=8'
+    ]);
+    expect(model.poll.state.phase).toBe('stopped');
+    await model.refresh(); // complete: nothing more is read
+    expect(server.requests).toHaveLength(3);
+    model.dispose();
+  });
+});
+
+describe('LogModel', () => {
+  it('reads pages through its fetch function, and keeps the text after a failure', async () => {
+    const pages: Array<ILogPage | Error> = [
+      { text: 'one\n', next: 4, complete: false },
+      new Error('gone'),
+      { text: 'two\n', next: 8, complete: false, status: 'ready' }
+    ];
+    const offsets: number[] = [];
+    const model = new LogModel({
+      fetch: async offset => {
+        offsets.push(offset);
+        const page = pages.shift()!;
+        if (page instanceof Error) {
+          throw page;
+        }
+        return page;
+      },
+      status: 'starting'
+    });
+    const added: string[] = [];
+    model.appended.connect((_, text) => added.push(text));
+    await model.refresh();
+    expect(model.text).toBe('one\n');
+    await model.refresh();
+    expect(model.error?.message).toBe('gone');
+    expect(model.text).toBe('one\n');
+    await model.refresh();
+    expect(model.error).toBeNull();
+    expect(model.text).toBe('one\ntwo\n');
+    expect(model.status).toBe('ready');
+    expect(model.complete).toBe(false);
+    // the failed read is asked again from the same offset
+    expect(offsets).toEqual([0, 4, 4]);
+    expect(added).toEqual(['one\n', '', 'two\n']);
+    model.dispose();
+    expect(model.isDisposed).toBe(true);
+  });
+
+  it('keeps the tail of a log past MAX_LOG_CHARS', async () => {
+    const big = 'z'.repeat(MAX_LOG_CHARS);
+    const pages = [
+      { text: big, next: big.length },
+      { text: 'end\n', next: big.length + 4, complete: true }
+    ];
+    const model = new LogModel({ fetch: async () => pages.shift()! });
+    await model.refresh();
+    await model.refresh();
+    expect(model.text.startsWith('… (earlier lines cut)\n')).toBe(true);
+    expect(model.text.endsWith('zend\n')).toBe(true);
+    expect(model.text.length).toBe(
+      '… (earlier lines cut)\n'.length + MAX_LOG_CHARS
+    );
+    expect(model.complete).toBe(true);
     model.dispose();
   });
 });

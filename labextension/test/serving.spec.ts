@@ -1,20 +1,26 @@
-import { Notification, showErrorMessage } from '@jupyterlab/apputils';
+import { Dialog, Notification, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { IDeployment } from '../src/api';
+import { IDeployment, IDeploymentLogs } from '../src/api';
 import { DeploymentsSection } from '../src/deploymentsection';
+import { LogModel } from '../src/logview';
 import { LeptonModels } from '../src/models';
 import { ModelView } from '../src/modelview';
 import {
   deploymentAlias,
+  deploymentLogModel,
   deploymentMetadataUrl,
+  fetchLiveDeployments,
   isServableFormat,
+  LIVE_LIMIT,
+  mergeDeployments,
   recentDeployments,
+  RECENT_DEPLOYMENTS,
   SERVABLE_FORMATS,
   servableFormats
 } from '../src/serving';
 import { version } from './registry-fixtures';
-import { StubServer, until } from './stub-server';
+import { IRecorded, StubServer, until } from './stub-server';
 
 jest.mock('@jupyterlab/apputils', () => {
   const actual = jest.requireActual('@jupyterlab/apputils');
@@ -74,10 +80,35 @@ function deployment(id: string, extra: Partial<IDeployment> = {}): IDeployment {
   };
 }
 
+/**
+ * `GET deployments?limit=N[&status=S]` as the server answers it: newest
+ * first, filtered by status, at most `limit`.
+ */
+function listing(all: () => IDeployment[]) {
+  return (request: IRecorded) => {
+    const query = new URLSearchParams(request.path.split('?')[1] ?? '');
+    const status = query.get('status');
+    const limit = Number(query.get('limit') ?? 100);
+    const deployments = all()
+      .filter(d => !status || d.status === status)
+      .sort((a, b) => b.created_at - a.created_at)
+      .slice(0, limit);
+    return { body: { deployments } };
+  };
+}
+
+/** The reads of the deployments list, as `limit=N[&status=S]`. */
+function listReads(server: StubServer): string[] {
+  return server.requests
+    .filter(r => r.method === 'GET' && /^deployments(\?|$)/.test(r.path))
+    .map(r => r.path.split('?')[1] ?? '');
+}
+
 afterEach(() => {
   mockError.mockReset();
   mockSuccess.mockReset();
   mockNotifyError.mockReset();
+  Dialog.flush();
   document.body.replaceChildren();
 });
 
@@ -129,14 +160,72 @@ describe('serving helpers', () => {
     expect(recentDeployments(list, 1).map(d => d.id)).toEqual(['c', 'e']);
     expect(recentDeployments(list, 10)).toHaveLength(5);
   });
+
+  it('merges answers once per id, newest first, the state further along winning', () => {
+    const merged = mergeDeployments(
+      [
+        deployment('old', { created_at: 100, status: 'stopped' }),
+        deployment('x', { created_at: 500, status: 'stopped' })
+      ],
+      [
+        // read later but stale: `x` had already stopped
+        deployment('x', { created_at: 500, status: 'ready' }),
+        deployment('y', { created_at: 700, status: 'starting' })
+      ],
+      [
+        deployment('y', { created_at: 700, status: 'ready', restarts: 1 }),
+        deployment('z', { created_at: 700, status: 'ready' })
+      ]
+    );
+    expect(merged.map(d => [d.id, d.status])).toEqual([
+      ['z', 'ready'],
+      ['y', 'ready'],
+      ['x', 'stopped'],
+      ['old', 'stopped']
+    ]);
+    expect(merged[1].restarts).toBe(1);
+
+    // a crash and a restart: back to starting, one restart more, which is newer than ready
+    const restarted = mergeDeployments(
+      [deployment('r', { status: 'starting', restarts: 1 })],
+      [deployment('r', { status: 'ready', restarts: 0 })]
+    );
+    expect(restarted.map(d => [d.status, d.restarts])).toEqual([
+      ['starting', 1]
+    ]);
+    const ended = mergeDeployments(
+      [deployment('r', { status: 'failed', restarts: 3 })],
+      [deployment('r', { status: 'ready', restarts: 2 })]
+    );
+    expect(ended.map(d => d.status)).toEqual(['failed']);
+  });
+
+  it('reads the live deployments by status, starting before ready', async () => {
+    const order: string[] = [];
+    let state = 'starting';
+    const server = new StubServer().on('GET deployments', request => {
+      order.push(request.path);
+      const live = deployment('d1', { status: state as 'starting' });
+      // it becomes ready between the two reads: the second one has it
+      state = 'ready';
+      return listing(() => [live])(request);
+    });
+    const live = await fetchLiveDeployments(server.client());
+    expect(order).toEqual([
+      `deployments?limit=${LIVE_LIMIT}&status=starting`,
+      `deployments?limit=${LIVE_LIMIT}&status=ready`
+    ]);
+    expect(live.map(d => [d.id, d.status])).toEqual([['d1', 'ready']]);
+  });
 });
 
 describe('deployments section', () => {
   function setup(deployments: IDeployment[]) {
     const state = { deployments };
-    const server = new StubServer().on('GET deployments?limit=50', () => ({
-      body: { deployments: state.deployments }
-    }));
+    const server = new StubServer().on(
+      'GET deployments',
+      listing(() => state.deployments)
+    );
     const lepton = new LeptonModels({ client: server.client() });
     const opened: Array<[string, number | undefined]> = [];
     const section = new DeploymentsSection({
@@ -301,7 +390,7 @@ describe('deployments section', () => {
     expect(empty.hidden).toBe(false);
     expect(empty.textContent).toContain('lepton-lab serve name@alias');
     expect(empty.textContent).toContain('Serve');
-    server.on('GET deployments?limit=50', {
+    server.on('GET deployments', {
       status: 500,
       body: { message: 'store locked' }
     });
@@ -314,16 +403,246 @@ describe('deployments section', () => {
     section.dispose();
     lepton.dispose();
   });
+
+  it('lists a live deployment older than the newest ones, and the newest ended ones', async () => {
+    // one ready deployment, then 30 newer ones that ended
+    const ended = Array.from({ length: 30 }, (_, i) =>
+      deployment(`e${i + 10}`, {
+        created_at: 2000 + i,
+        status: i % 2 ? 'stopped' : 'failed',
+        url: null,
+        proxy_path: null
+      })
+    );
+    const { server, lepton, section } = setup([
+      deployment('old', { created_at: 1000 }),
+      ...ended
+    ]);
+    await lepton.deployments.refresh();
+    const ids = [
+      ...section.node.querySelectorAll<HTMLElement>('li.lepton-deployment')
+    ].map(r => r.dataset.leptonDeployment);
+    // the newest ended ones fill the list up to RECENT_DEPLOYMENTS rows, the live one kept
+    expect(ids).toHaveLength(RECENT_DEPLOYMENTS);
+    expect(ids.slice(0, RECENT_DEPLOYMENTS - 1)).toEqual(
+      ['39', '38', '37', '36', '35', '34', '33', '32', '31'].map(n => `e${n}`)
+    );
+    expect(ids[RECENT_DEPLOYMENTS - 1]).toBe('old');
+    expect(listReads(server).sort()).toEqual(
+      [
+        `limit=${RECENT_DEPLOYMENTS}`,
+        `limit=${LIVE_LIMIT}&status=starting`,
+        `limit=${LIVE_LIMIT}&status=ready`
+      ].sort()
+    );
+    section.dispose();
+    lepton.dispose();
+  });
+});
+
+describe("a deployment's log", () => {
+  /**
+   * `GET deployments/{id}/logs?offset=N` of a log written so far as `written()`
+   * (ASCII: a character a byte); complete once `ended()` and all of it is read.
+   */
+  function logServer(
+    written: () => string,
+    ended: () => boolean,
+    page = 256 << 10
+  ) {
+    return (request: IRecorded) => {
+      const offset = Number(
+        new URLSearchParams(request.path.split('?')[1]).get('offset')
+      );
+      const text = written().slice(offset, offset + page);
+      const next = offset + text.length;
+      const body: IDeploymentLogs = {
+        id: 'd1',
+        offset,
+        next,
+        text,
+        complete: ended() && next >= written().length
+      };
+      return { body };
+    };
+  }
+
+  it('reads on at once after a large page, not after its interval', async () => {
+    const first = 'y'.repeat(64 << 10);
+    const server = new StubServer().on(
+      'GET deployments/d1/logs',
+      logServer(
+        () => first + 'ready\n',
+        () => false,
+        first.length
+      )
+    );
+    // an interval no test waits for: the second page comes from the read-on
+    const model = deploymentLogModel(server.client(), 'd1', 600_000);
+    model.start();
+    await until(() => model.text.endsWith('ready\n'));
+    expect(model.text).toBe(first + 'ready\n');
+    expect(server.requests.map(r => r.path)).toEqual([
+      'deployments/d1/logs?offset=0',
+      `deployments/d1/logs?offset=${first.length}`
+    ]);
+    expect(model.complete).toBe(false);
+    model.dispose();
+  });
+
+  it('opens in a dialog from the row, reads on while live, and stops once complete', async () => {
+    const big = 'x'.repeat(70 << 10) + '\n';
+    const first = 'lepton-lab: starting the model server\n' + big;
+    const second =
+      'lepton-lab: serving digits v3 (onnx) on http://127.0.0.1:8500\n';
+    const third = 'lepton-lab: stopped\n';
+    let ended = false;
+    const server = new StubServer()
+      .on(
+        'GET deployments',
+        listing(() => [deployment('d1')])
+      )
+      .on(
+        'GET deployments/d1/logs',
+        logServer(
+          () => first + second + (ended ? third : ''),
+          () => ended
+        )
+      );
+    const lepton = new LeptonModels({ client: server.client() });
+    const logs: LogModel[] = [];
+    const log = lepton.deployments.log.bind(lepton.deployments);
+    jest.spyOn(lepton.deployments, 'log').mockImplementation(d => {
+      const model = log(d);
+      logs.push(model);
+      return model;
+    });
+    const section = new DeploymentsSection({ model: lepton.deployments });
+    Widget.attach(section, document.body);
+    await lepton.deployments.refresh();
+    const row = q(section.node, "li[data-lepton-deployment='d1']");
+    const button = q<HTMLButtonElement>(row, 'button.lepton-deployment-log');
+    expect(button.hidden).toBe(false);
+    button.click();
+
+    await until(() => !!document.querySelector('.lepton-DeploymentLogDialog'));
+    const dialog = q(document.body, '.lepton-DeploymentLogDialog');
+    // the title is React's, drawn when the page is idle
+    const header = q(dialog, '.jp-Dialog-header');
+    await until(() => !!header.textContent);
+    expect(header.textContent).toContain('Log: digits v3 (d1)');
+    const view = q(dialog, '.lepton-DeploymentLog');
+    expect(view.classList).toContain('lepton-LogView');
+    expect(view.dataset.leptonDeployment).toBe('d1');
+    const pre = q<HTMLPreElement>(view, 'pre.lepton-deployment-log-text');
+    // a large page: the next one is read at once, not after the interval
+    await until(() => (pre.textContent ?? '').includes('serving digits v3'));
+    expect(pre.textContent).toBe(first + second);
+    expect(server.calls('GET deployments/d1/logs?offset=0')).toHaveLength(1);
+    expect(view.dataset.leptonLogComplete).toBe('false');
+    expect(q(view, '.lepton-deployment-log-status').textContent).toBe(
+      "Deployment d1 (digits v3): following the model server's log…"
+    );
+    const model = logs[0];
+    expect(model.poll.state.phase).not.toBe('stopped');
+
+    // the deployment ends: the rest is read, and the polling stops
+    ended = true;
+    await model.refresh();
+    expect(pre.textContent).toBe(first + second + third);
+    expect(view.dataset.leptonLogComplete).toBe('true');
+    expect(q(view, '.lepton-deployment-log-status').textContent).toBe(
+      'Deployment d1 (digits v3) has ended. End of log.'
+    );
+    expect(model.poll.state.phase).toBe('stopped');
+
+    // Close: the dialog goes, and its log model with it
+    const close = [
+      ...dialog.querySelectorAll<HTMLButtonElement>('button.jp-Dialog-button')
+    ].find(b => b.textContent?.includes('Close'));
+    close!.click();
+    await until(() => !document.querySelector('.lepton-DeploymentLogDialog'));
+    expect(document.querySelector('.lepton-DeploymentLog')).toBeNull();
+    expect(model.isDisposed).toBe(true);
+    section.dispose();
+    lepton.dispose();
+  });
+
+  it('says why the log cannot be read, and an ended deployment has a Log button too', async () => {
+    const server = new StubServer()
+      .on(
+        'GET deployments',
+        listing(() => [
+          deployment('d2', {
+            status: 'failed',
+            error: 'cannot load',
+            url: null,
+            proxy_path: null
+          })
+        ])
+      )
+      .on('GET deployments/d2/logs', {
+        status: 404,
+        body: { message: 'no deployment d2' }
+      });
+    const lepton = new LeptonModels({ client: server.client() });
+    const section = new DeploymentsSection({ model: lepton.deployments });
+    Widget.attach(section, document.body);
+    await lepton.deployments.refresh();
+    q<HTMLButtonElement>(
+      section.node,
+      "li[data-lepton-deployment='d2'] button.lepton-deployment-log"
+    ).click();
+    await until(
+      () =>
+        !!document
+          .querySelector('.lepton-deployment-log-status')
+          ?.classList.contains('lepton-mod-error')
+    );
+    expect(q(document.body, '.lepton-deployment-log-status').textContent).toBe(
+      'Cannot read the log: no deployment d2 (HTTP 404)'
+    );
+    section.dispose();
+    lepton.dispose();
+  });
+
+  it('goes to openLog where the sidebar gives one', async () => {
+    const server = new StubServer().on(
+      'GET deployments',
+      listing(() => [deployment('d1')])
+    );
+    const lepton = new LeptonModels({ client: server.client() });
+    const opened: string[] = [];
+    const section = new DeploymentsSection({
+      model: lepton.deployments,
+      openLog: d => opened.push(d.id)
+    });
+    Widget.attach(section, document.body);
+    await lepton.deployments.refresh();
+    q<HTMLButtonElement>(section.node, 'button.lepton-deployment-log').click();
+    expect(opened).toEqual(['d1']);
+    expect(document.querySelector('.lepton-DeploymentLogDialog')).toBeNull();
+    section.dispose();
+    lepton.dispose();
+  });
 });
 
 describe('Serve in the version view', () => {
-  function setup(versions = [version(2), version(1)], withServe = true) {
+  function setup(
+    versions = [version(2), version(1)],
+    withServe = true,
+    deployments: IDeployment[] = []
+  ) {
+    const state = { deployments };
     const server = new StubServer()
       .on('GET models/digits-mlp', () => ({
         body: { name: 'digits-mlp', aliases: {}, versions }
       }))
       .on('GET models', { body: { models: [] } })
-      .on('GET deployments?limit=50', { body: { deployments: [] } });
+      .on(
+        'GET deployments',
+        listing(() => state.deployments)
+      );
     const lepton = new LeptonModels({ client: server.client() });
     const model = lepton.modelVersions('digits-mlp');
     const shown: string[] = [];
@@ -340,7 +659,7 @@ describe('Serve in the version view', () => {
         : {})
     });
     Widget.attach(view, document.body);
-    return { server, lepton, model, view, shown };
+    return { server, state, lepton, model, view, shown };
   }
 
   it('posts the version to deployments, and shows the server’s refusal', async () => {
@@ -398,8 +717,9 @@ describe('Serve in the version view', () => {
     // its action shows the deployments; the list was read again
     mockSuccess.mock.calls[0][1].actions[0].callback();
     expect(shown).toEqual(['deployments']);
-    await until(() => server.calls('GET deployments?limit=50').length > 0);
-    expect(server.calls('GET deployments?limit=50').length).toBeGreaterThan(0);
+    const recent = `GET deployments?limit=${RECENT_DEPLOYMENTS}`;
+    await until(() => server.calls(recent).length > 0);
+    expect(server.calls(recent).length).toBeGreaterThan(0);
     view.dispose();
     lepton.dispose();
   });
@@ -424,5 +744,113 @@ describe('Serve in the version view', () => {
     ).toBe(true);
     other.view.dispose();
     other.lepton.dispose();
+  });
+
+  it('lists the live deployments of the version shown, and reads them again after Serve', async () => {
+    const live = (id: string, v: number, extra: Partial<IDeployment> = {}) =>
+      deployment(id, { model: 'digits-mlp', version: v, ...extra });
+    const { server, state, model, view, lepton } = setup(
+      [version(2), version(1)],
+      true,
+      [
+        live('a', 2, { created_at: 1000 }),
+        live('b', 2, {
+          created_at: 2000,
+          status: 'starting',
+          port: 8501,
+          url: 'http://127.0.0.1:8501',
+          proxy_path: 'proxy/8501/',
+          ready_at: null
+        }),
+        live('c', 1, { created_at: 1500, port: 8502 }),
+        live('gone', 2, {
+          created_at: 3000,
+          status: 'stopped',
+          url: null,
+          proxy_path: null
+        }),
+        deployment('other', { version: 2, created_at: 4000 })
+      ]
+    );
+    await model.refresh();
+    const node = view.node;
+    const list = q(node, '.lepton-model-deployments');
+    await until(
+      () => list.querySelectorAll('.lepton-model-deployment').length > 0
+    );
+    // next to Serve, in the header
+    expect(list.nextElementSibling).toBe(q(node, 'button.lepton-model-serve'));
+    const items = () =>
+      [...list.querySelectorAll<HTMLElement>('.lepton-model-deployment')].map(
+        i => [i.dataset.leptonDeployment, i.dataset.leptonStatus]
+      );
+    // v2's live ones, newest first: not the stopped one, nor another model's
+    expect(list.hidden).toBe(false);
+    expect(items()).toEqual([
+      ['b', 'starting'],
+      ['a', 'ready']
+    ]);
+    const ready = q(list, "[data-lepton-deployment='a']");
+    expect(q(ready, '.lepton-model-deployment-status').textContent).toBe(
+      'ready'
+    );
+    expect(q(ready, '.lepton-model-deployment-status').className).toContain(
+      'lepton-mod-active'
+    );
+    const link = q<HTMLAnchorElement>(ready, 'a.lepton-model-deployment-url');
+    expect(link.href).toBe('http://lab.test/proxy/8500/v2/models/digits-mlp');
+    expect(link.textContent).toBe('/proxy/8500/v2/models/digits-mlp');
+    expect(link.target).toBe('_blank');
+    expect(ready.title).toContain('http://127.0.0.1:8500');
+    // only the live statuses were asked for
+    expect(new Set(listReads(server))).toEqual(
+      new Set([
+        `limit=${LIVE_LIMIT}&status=starting`,
+        `limit=${LIVE_LIMIT}&status=ready`
+      ])
+    );
+
+    // another version: its own
+    view.select(1);
+    expect(items()).toEqual([['c', 'ready']]);
+
+    // Serve v1 again: the list is read again at once and shows the new one
+    server.on('POST deployments', () => {
+      const created = live('d', 1, {
+        created_at: 5000,
+        status: 'starting',
+        port: 8503,
+        proxy_path: 'proxy/8503/'
+      });
+      state.deployments = [...state.deployments, created];
+      return { status: 201, body: created };
+    });
+    q<HTMLButtonElement>(node, 'button.lepton-model-serve').click();
+    await until(() => items().length === 2);
+    expect(items()).toEqual([
+      ['d', 'starting'],
+      ['c', 'ready']
+    ]);
+
+    // none left live: the list hides
+    state.deployments = [];
+    await (
+      view as unknown as { _liveModel: { refresh(): Promise<void> } }
+    )._liveModel.refresh();
+    expect(list.hidden).toBe(true);
+    expect(items()).toEqual([]);
+    view.dispose();
+    lepton.dispose();
+  });
+
+  it('reads no deployments without serving', async () => {
+    const { server, model, view, lepton } = setup([version(2)], false, [
+      deployment('a', { model: 'digits-mlp', version: 2 })
+    ]);
+    await model.refresh();
+    expect(q(view.node, '.lepton-model-deployments').hidden).toBe(true);
+    expect(listReads(server)).toEqual([]);
+    view.dispose();
+    lepton.dispose();
   });
 });

@@ -1,10 +1,11 @@
 import { Widget } from '@lumino/widgets';
 
 import { workerTable } from '../src/cluster';
-import { LeptonModels } from '../src/models';
+import { JobLogView } from '../src/jobs';
+import { JobLogModel, LeptonModels } from '../src/models';
 import { RunsSection } from '../src/runs';
 import { FollowingPanel } from '../src/section';
-import { StubServer } from './stub-server';
+import { StubServer, until } from './stub-server';
 
 const GiB = 1024 ** 3;
 
@@ -170,5 +171,56 @@ describe('following panel', () => {
     panel.dispose();
     expect(model.calls).toEqual(['start', 'refresh', 'dispose']);
     expect(panel.isDisposed).toBe(true);
+  });
+});
+
+describe('job log panel', () => {
+  it('follows the log with the job’s hooks until it is complete', async () => {
+    let done = false;
+    const server = new StubServer().on('GET jobs/j1/logs', request => {
+      const offset = Number(
+        new URLSearchParams(request.path.split('?')[1]).get('offset')
+      );
+      const text = offset === 0 ? 'cell 1\n' : done ? 'cell 2\n' : '';
+      return {
+        body: {
+          id: 'j1',
+          status: done ? 'timed_out' : 'running',
+          offset,
+          next: offset + text.length,
+          size: offset + text.length,
+          text,
+          complete: done && offset > 0
+        }
+      };
+    });
+    const model = new JobLogModel({
+      client: server.client(),
+      jobId: 'j1',
+      status: 'running'
+    });
+    const view = new JobLogView(model);
+    const node = view.node;
+    expect(node.classList).toContain('lepton-JobLog');
+    expect(node.classList).toContain('lepton-LogView');
+    expect(node.dataset.leptonJob).toBe('j1');
+    expect(node.dataset.leptonJobStatus).toBe('running');
+    expect(node.dataset.leptonLogComplete).toBe('false');
+    Widget.attach(view, document.body);
+    const pre = node.querySelector('pre.lepton-job-log-text') as HTMLElement;
+    await until(() => pre.textContent === 'cell 1\n');
+    expect(pre.textContent).toBe('cell 1\n');
+    const status = node.querySelector('.lepton-job-log-status') as HTMLElement;
+    expect(status.textContent).toBe('Job j1: running. Following the log…');
+
+    done = true;
+    await model.refresh();
+    expect(pre.textContent).toBe('cell 1\ncell 2\n');
+    expect(view.complete).toBe(true);
+    expect(node.dataset.leptonLogComplete).toBe('true');
+    expect(node.dataset.leptonJobStatus).toBe('timed_out');
+    expect(status.textContent).toBe('Job j1: timed out. End of log.');
+    view.dispose();
+    expect(model.isDisposed).toBe(true);
   });
 });

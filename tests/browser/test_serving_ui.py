@@ -8,11 +8,15 @@ it) and v2 (safetensors only, which no deployment can serve). Then, in the brows
 1. the sidebar's Deployments section says how to start one;
 2. the version view of v2 has Serve disabled; v1's Serve posts ``{"model": "digits:1"}``;
 3. the sidebar lists the deployment, ``starting`` then ``ready``, with its endpoint: a link to
-   the model's metadata through the lab's proxy and the local URL, both as REST says;
+   the model's metadata through the lab's proxy and the local URL, both as REST says; the
+   version view lists it next to Serve, with the same link;
 4. that link, fetched with the page's Jupyter session, answers the model metadata (Open
    Inference Protocol ``GET v2/models/digits``);
-5. Stop: the row reaches ``stopped``, loses its endpoint and Stop button, and the port is free;
-6. a deployment started by alias through REST (``digits@production``) shows ``@production``,
+5. the row's Log button shows the model server's log in a dialog (``serving digits v1
+   (onnx)``), followed while the deployment is live;
+6. Stop: the row reaches ``stopped``, loses its endpoint and Stop button, and the port is free;
+   the version view no longer lists it, and its log reads as complete;
+7. a deployment started by alias through REST (``digits@production``) shows ``@production``,
    and a stop through REST shows in the sidebar.
 
 Model servers take ~3-10 s to start (longer on a loaded CI machine): every wait polls with a
@@ -149,6 +153,26 @@ def open_sidebar(pg: Any) -> Any:
     return sidebar
 
 
+def open_log(row: Any, pg: Any, deployment_id: str) -> Any:
+    """Click a deployment row's Log button: the log dialog's view."""
+    from playwright.sync_api import expect
+
+    row.locator("button.lepton-deployment-log").click()
+    dialog = pg.locator(".lepton-DeploymentLogDialog")
+    expect(dialog).to_be_visible(timeout=30_000)
+    log = dialog.locator(f".lepton-DeploymentLog[data-lepton-deployment='{deployment_id}']")
+    expect(log).to_be_visible()
+    return log
+
+
+def close_log(pg: Any) -> None:
+    from playwright.sync_api import expect
+
+    dialog = pg.locator(".lepton-DeploymentLogDialog")
+    dialog.locator(".jp-Dialog-footer .jp-Dialog-button", has_text="Close").click()
+    expect(dialog).to_have_count(0)
+
+
 def expect_ready_row(row: Any, deployment: dict, base_url: str) -> None:
     """The row of a ready deployment shows its endpoint as REST says."""
     from playwright.sync_api import expect
@@ -225,6 +249,15 @@ def test_serve_from_the_version_view_and_stop(lab: BrowserLab, page: Any) -> Non
     )
     row.scroll_into_view_if_needed()
     shot(page, "serving-sidebar-ready.png")
+    # ... and the version view (still v1) lists it next to Serve, with the same link
+    live = panel.locator(f".lepton-model-deployment[data-lepton-deployment='{deployment_id}']")
+    expect(live).to_have_attribute("data-lepton-status", "ready", timeout=READY_MS)
+    expect(live.locator(".lepton-model-deployment-status")).to_have_text("ready")
+    expect(live.locator("a.lepton-model-deployment-url")).to_have_attribute(
+        "href", f"{lab.url}{deployment['proxy_path']}v2/models/{MODEL}"
+    )
+    expect(panel.locator(".lepton-model-deployment")).to_have_count(1)
+    shot(page, "serving-version-view-live.png")
 
     # 4. the link answers the model's metadata through the lab, with the page's session
     href = row.locator("a.lepton-deployment-url").get_attribute("href")
@@ -238,7 +271,17 @@ def test_serve_from_the_version_view_and_stop(lab: BrowserLab, page: Any) -> Non
     code = status_without_session(lab, f"{deployment['proxy_path']}v2/models/{MODEL}")
     assert code in (302, 401, 403), code
 
-    # 5. Stop: the row reaches `stopped`, without endpoint or Stop; the port is free
+    # 5. Log: the model server's log in a dialog, followed while the deployment is live
+    log = open_log(row, page, deployment_id)
+    expect(log.locator("pre.lepton-deployment-log-text")).to_contain_text(
+        f"serving {MODEL} v1 (onnx)", timeout=60_000
+    )
+    expect(log).to_have_attribute("data-lepton-log-complete", "false")
+    expect(log.locator(".lepton-deployment-log-status")).to_contain_text("following")
+    shot(page, "serving-log-dialog.png")
+    close_log(page)
+
+    # 6. Stop: the row reaches `stopped`, without endpoint or Stop; the port is free
     row.locator("button.lepton-deployment-stop").click()
     expect(row).to_have_attribute("data-lepton-status", "stopped", timeout=STOP_MS)
     expect(row.locator(".lepton-deployment-status")).to_have_text("stopped")
@@ -251,6 +294,16 @@ def test_serve_from_the_version_view_and_stop(lab: BrowserLab, page: Any) -> Non
     assert port_is_free(port), f"port {port} is still taken after {deployment_id} stopped"
     row.scroll_into_view_if_needed()
     shot(page, "serving-sidebar-stopped.png")
+    # the version view lists it no more; its log is complete (nothing more will be written)
+    expect(live).to_have_count(0, timeout=30_000)
+    expect(panel.locator(".lepton-model-deployments")).to_be_hidden()
+    log = open_log(row, page, deployment_id)
+    expect(log).to_have_attribute("data-lepton-log-complete", "true", timeout=30_000)
+    expect(log.locator("pre.lepton-deployment-log-text")).to_contain_text(
+        f"serving {MODEL} v1 (onnx)"
+    )
+    expect(log.locator(".lepton-deployment-log-status")).to_contain_text("has ended")
+    close_log(page)
 
 
 def test_alias_deployment_started_and_stopped_through_rest(

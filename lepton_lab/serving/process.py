@@ -250,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("spec", help="the deployment's spec.json")
     parser.add_argument("--parent", type=int, default=None, help="die with this process")
     args = parser.parse_args(argv)
+    # everything this process and MLServer write (its metrics folder for parallel workers, a
+    # load failure's reason) is the lab user's alone, like the rest of the state directory
+    os.umask(0o077)
     if args.parent is not None:
         # set here, not in a preexec_fn: the supervisor is a threaded process (a Jupyter server)
         from lepton_lab.training.tf_child import _die_with_parent

@@ -339,3 +339,12 @@ def test_a_model_that_fails_to_load_ends_failed_with_the_reason_at_once(
     ][:1]
     assert failed["restarts"] == 0 and "could not be loaded" in failed["error"]
     assert failed["pid"] is None and failed["ended_at"] is not None
+
+
+def test_every_deployment_folder_and_file_is_private(registry: SimpleNamespace) -> None:
+    """What the supervisor and the model server processes wrote (logs, specs, MLServer's
+    metrics folder of the parallel workers, a load failure's reason) is 0700/0600."""
+    from tests.support.permissions import not_private
+
+    assert list((registry.state / "deployments").iterdir())
+    assert not_private(registry.state / "deployments") == []

@@ -255,9 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(0o077)
     if args.parent is not None:
         # set here, not in a preexec_fn: the supervisor is a threaded process (a Jupyter server)
-        from lepton_lab.training.tf_child import _die_with_parent
+        from lepton_lab.config.processes import die_with_parent
 
-        _die_with_parent(args.parent)
+        die_with_parent(args.parent)
     spec = json.loads(Path(args.spec).read_text())
     os.chdir(spec["dir"])  # MLServer keeps its .metrics/.envs folders in the working folder
     return asyncio.run(serve(spec))

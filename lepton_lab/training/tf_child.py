@@ -15,23 +15,8 @@ import threading
 import traceback
 from typing import Any
 
+from lepton_lab.config.processes import die_with_parent
 from lepton_lab.training.context import RunStopped, TrainContext, set_current
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to SIGKILL this process when the worker that started it dies."""
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-    import signal
-
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass  # the pipe watcher below still ends the child when the worker goes
-    if os.getppid() != parent:  # the worker died before the request above took effect
-        os._exit(3)
 
 
 class ChildContext(TrainContext):
@@ -118,7 +103,7 @@ def main(fd: int, parent: int) -> None:
 
     import cloudpickle
 
-    _die_with_parent(parent)
+    die_with_parent(parent)
     conn = Connection(fd)
     head = cloudpickle.loads(conn.recv_bytes())
     for path in reversed(head["sys_path"]):

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from lepton_lab.cluster.attach import attach, detach
     from lepton_lab.jobs.metrics import log_metrics
     from lepton_lab.kernels.device import device
+    from lepton_lab.metering import usage
     from lepton_lab.runs.run import Run
     from lepton_lab.training.context import context
     from lepton_lab.training.fit import FitError, fit
@@ -38,6 +39,7 @@ _LAZY = {
     "log_metrics": "lepton_lab.jobs.metrics",
     "models": "lepton_lab.models",
     "runs": "lepton_lab.runs",
+    "usage": "lepton_lab.metering",
     "widgets": "lepton_lab.widgets",
 }
 
@@ -54,6 +56,7 @@ __all__ = [
     "log_metrics",
     "models",
     "runs",
+    "usage",
     "widgets",
 ]
 

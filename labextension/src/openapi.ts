@@ -404,6 +404,40 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/lepton-lab/api/usage': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Usage over a window (`from`, `to`), grouped by day, user, notebook, tag or kind; priced when the lab has prices */
+    get: operations['getUsage'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/lepton-lab/api/usage/csv': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The same report as CSV: a line per group, then the total */
+    get: operations['getUsageCSV'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/lepton-lab/api/openapi.json': {
     parameters: {
       query?: never;
@@ -1860,6 +1894,189 @@ export interface components {
       stop_requested?: boolean;
     };
     /**
+     * UsageFigures
+     * @description Sums over the records of one group (or all of them).
+     */
+    UsageFigures: {
+      /**
+       * Records
+       * @default 0
+       */
+      records?: number;
+      /**
+       * Cpu Hours
+       * @default 0
+       */
+      cpu_hours?: number;
+      /**
+       * Gpu Hours
+       * @default 0
+       */
+      gpu_hours?: number;
+      /** Gpu Hours By Model */
+      gpu_hours_by_model?: {
+        [key: string]: number;
+      };
+      /**
+       * Gpu Util Hours
+       * @default 0
+       */
+      gpu_util_hours?: number;
+      /**
+       * Wall Hours
+       * @default 0
+       */
+      wall_hours?: number;
+      /**
+       * Peak Memory
+       * @default 0
+       */
+      peak_memory?: number;
+      /**
+       * Gpu Peak Memory
+       * @default 0
+       */
+      gpu_peak_memory?: number;
+      /**
+       * Uptime Hours
+       * @default 0
+       */
+      uptime_hours?: number;
+      /**
+       * Requests
+       * @default 0
+       */
+      requests?: number;
+      /**
+       * Storage Bytes
+       * @default 0
+       */
+      storage_bytes?: number;
+      /**
+       * Storage Gb Months
+       * @default 0
+       */
+      storage_gb_months?: number;
+      /**
+       * Moved Bytes
+       * @default 0
+       */
+      moved_bytes?: number;
+      /**
+       * Cost
+       * @default null
+       */
+      cost?: number | null;
+    };
+    /** UsageGroup */
+    UsageGroup: {
+      /**
+       * Records
+       * @default 0
+       */
+      records?: number;
+      /**
+       * Cpu Hours
+       * @default 0
+       */
+      cpu_hours?: number;
+      /**
+       * Gpu Hours
+       * @default 0
+       */
+      gpu_hours?: number;
+      /** Gpu Hours By Model */
+      gpu_hours_by_model?: {
+        [key: string]: number;
+      };
+      /**
+       * Gpu Util Hours
+       * @default 0
+       */
+      gpu_util_hours?: number;
+      /**
+       * Wall Hours
+       * @default 0
+       */
+      wall_hours?: number;
+      /**
+       * Peak Memory
+       * @default 0
+       */
+      peak_memory?: number;
+      /**
+       * Gpu Peak Memory
+       * @default 0
+       */
+      gpu_peak_memory?: number;
+      /**
+       * Uptime Hours
+       * @default 0
+       */
+      uptime_hours?: number;
+      /**
+       * Requests
+       * @default 0
+       */
+      requests?: number;
+      /**
+       * Storage Bytes
+       * @default 0
+       */
+      storage_bytes?: number;
+      /**
+       * Storage Gb Months
+       * @default 0
+       */
+      storage_gb_months?: number;
+      /**
+       * Moved Bytes
+       * @default 0
+       */
+      moved_bytes?: number;
+      /**
+       * Cost
+       * @default null
+       */
+      cost?: number | null;
+      /**
+       * Key
+       * @description the day (YYYY-MM-DD), user, notebook, tag or kind
+       */
+      key: string;
+    };
+    /**
+     * UsageReport
+     * @description ``GET /usage``: groups in order (days ascending, the others by cost or CPU hours,
+     *     largest first) and the total. A record with several tags counts under each of them, so
+     *     with ``group_by=tag`` the groups can sum to more than the total.
+     */
+    UsageReport: {
+      /**
+       * Start
+       * @description the window's start, seconds since the epoch
+       */
+      start: number;
+      /**
+       * End
+       * @description the window's end, seconds since the epoch
+       */
+      end: number;
+      /**
+       * Group By
+       * @enum {string}
+       */
+      group_by: 'day' | 'user' | 'notebook' | 'tag' | 'kind';
+      /**
+       * Priced
+       * @description whether costs are given (the lab has prices)
+       */
+      priced: boolean;
+      /** Groups */
+      groups: components['schemas']['UsageGroup'][];
+      total: components['schemas']['UsageFigures'];
+    };
+    /**
      * VersionPatch
      * @description ``PATCH /models/{name}/versions/{v}``: the aliases that point at this version after the
      *     call (an alias held by another version moves here, atomically), and tags to set (a
@@ -2843,6 +3060,66 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
+    };
+  };
+  getUsage: {
+    parameters: {
+      query?: {
+        /** @description start of the window: `2026-11-01` or an ISO time (default: 7 days ago) */
+        from?: string;
+        /** @description end of the window, exclusive; a date means the end of that day (default: now) */
+        to?: string;
+        /** @description one row per day, user, notebook, tag or kind */
+        group_by?: 'day' | 'user' | 'notebook' | 'tag' | 'kind';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['UsageReport'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
+      503: components['responses']['E503'];
+    };
+  };
+  getUsageCSV: {
+    parameters: {
+      query?: {
+        /** @description start of the window: `2026-11-01` or an ISO time (default: 7 days ago) */
+        from?: string;
+        /** @description end of the window, exclusive; a date means the end of that day (default: now) */
+        to?: string;
+        /** @description one row per day, user, notebook, tag or kind */
+        group_by?: 'day' | 'user' | 'notebook' | 'tag' | 'kind';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'text/csv': string;
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
       503: components['responses']['E503'];
     };
   };

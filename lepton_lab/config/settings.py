@@ -28,6 +28,15 @@ ENV_DATABASE_URL = "LEPTON_LAB_DATABASE_URL"
 ENV_ARTIFACT_DIR = "LEPTON_LAB_ARTIFACT_DIR"
 #: MLflow tracking/registry URI that registered versions are mirrored to.
 ENV_MLFLOW_TRACKING_URI = "LEPTON_LAB_MLFLOW_TRACKING_URI"
+#: ``c.LeptonLab.prices`` and ``c.LeptonLab.retention`` as JSON, for kernels, jobs and the CLI
+ENV_PRICES = "LEPTON_LAB_PRICES"
+ENV_RETENTION = "LEPTON_LAB_RETENTION"
+#: Who the work is for in usage records: the server sets it to its Jupyter user for kernels
+ENV_USER = "LEPTON_LAB_USER"
+#: The notebook (server-relative path) a job's kernel runs, for usage records of its runs
+ENV_NOTEBOOK = "LEPTON_LAB_NOTEBOOK"
+#: A job's tags (JSON list) for usage records of the runs it starts
+ENV_TAGS = "LEPTON_LAB_TAGS"
 
 
 def state_dir(override: str | os.PathLike[str] | None = None) -> Path:

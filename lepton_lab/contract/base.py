@@ -84,7 +84,8 @@ def parse(model: type[M], body: Any, context: dict[str, Any] | None = None) -> M
     :class:`RequestError` naming the field."""
     if not isinstance(body, dict):
         raise RequestError(f"the request must be a JSON object, not {json_type(body)}")
-    fields = model.model_fields
+    # a field is named as the request spells it: its alias (``from``) where it has one
+    fields = {f.alias or name for name, f in model.model_fields.items()}
     unknown = sorted(str(k) for k in body if k not in fields)
     if unknown:
         raise RequestError(
@@ -102,6 +103,7 @@ def parse_query(model: type[M], arguments: dict[str, list[bytes]]) -> M:
     proxies add their own)."""
     values: dict[str, Any] = {}
     for name, field in model.model_fields.items():
+        name = field.alias or name  # ``?from=``: a field named ``start`` with that alias
         raw = arguments.get(name)
         if not raw:
             continue

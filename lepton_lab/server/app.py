@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Integer, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Integer, TraitError, Type, Unicode, default, validate
 
 from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.config import settings
 from lepton_lab.config.files import private_dir
+from lepton_lab.metering.config import parse_prices
 from lepton_lab.server.openapi import openapi_document
 from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.deployments import DeploymentService
@@ -29,6 +30,7 @@ from lepton_lab.services.lab import LabServices
 from lepton_lab.services.models import ModelService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
+from lepton_lab.services.usage import UsageService
 
 #: ``c.LeptonLab.<old name>`` settings of the cluster, now ``c.ClusterManager.<new name>``;
 #: still honoured (with a warning) so existing config files keep working.
@@ -108,6 +110,19 @@ class LeptonLab(ExtensionApp):
         "LEPTON_LAB_MLFLOW_TRACKING_URI does the same without a server.",
     )
     database_url = Unicode(config=True, help="SQLAlchemy URL of the store (SQLite by default).")
+    prices = Dict(
+        config=True,
+        help="Prices that turn usage into cost in reports: {'cpu_hour': 0.05, 'gpu_hour': "
+        "{'H100': 2.5, 'default': 1.0}, 'gb_month': 0.02}. A gpu_hour key matches GPU model "
+        "names that contain it. Without prices, reports show units only.",
+    )
+    retention = Dict(
+        config=True,
+        help="How long to keep job outputs, run checkpoints and model versions: {'jobs': "
+        "'90d', 'runs': '180d', 'models': '365d'} (s, m, h, d, w). Older files are deleted "
+        "by the service that holds the job lease; their usage records stay, and model "
+        "versions with an alias are never deleted.",
+    )
 
     @default("state_dir")
     def _default_state_dir(self) -> str:
@@ -124,6 +139,26 @@ class LeptonLab(ExtensionApp):
         names = executor_names()
         if proposal["value"] not in names:
             raise TraitError(f"LeptonLab.job_executor must be one of {', '.join(names)}")
+        return proposal["value"]
+
+    @validate("prices")
+    def _check_prices(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from lepton_lab.metering.config import parse_prices
+
+        try:
+            parse_prices(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"LeptonLab.prices: {exc}") from None
+        return proposal["value"]
+
+    @validate("retention")
+    def _check_retention(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        from lepton_lab.metering.config import parse_retention
+
+        try:
+            parse_retention(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"LeptonLab.retention: {exc}") from None
         return proposal["value"]
 
     @validate("job_concurrency")
@@ -146,6 +181,10 @@ class LeptonLab(ExtensionApp):
             self._export(settings.ENV_ARTIFACT_DIR, self.artifact_dir)
         if self.mlflow_tracking_uri:
             self._export(settings.ENV_MLFLOW_TRACKING_URI, self.mlflow_tracking_uri)
+        if self.prices:
+            self._export(settings.ENV_PRICES, json.dumps(self.prices))
+        if self.retention:
+            self._export(settings.ENV_RETENTION, json.dumps(self.retention))
         try:
             self.store = open_store(self.database_url)  # upgrades an older schema in place
         except (StoreVersionError, StoreUnavailable) as exc:
@@ -216,6 +255,7 @@ class LeptonLab(ExtensionApp):
             deployments=DeploymentService(
                 self.store, Path(self.state_dir), self.artifact_dir or None
             ),
+            usage=UsageService(self.store, parse_prices(self.prices)),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
             openapi=openapi_document,
         )

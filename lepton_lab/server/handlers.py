@@ -68,6 +68,7 @@ from lepton_lab.contract.serving import (
     DeploymentQuery,
     DeploymentRequest,
 )
+from lepton_lab.contract.usage import UsageQuery, UsageReport
 from lepton_lab.services.lab import LabServices
 
 AUTH_RESOURCE = "lepton-lab"
@@ -602,6 +603,41 @@ class DeploymentLogsHandler(LeptonHandler):
         self.reply(await self.call(self.services.deployments.logs, deployment_id, query))
 
 
+# -- usage -----------------------------------------------------------------------------------
+
+
+class UsageHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getUsage",
+            "Usage over a window (`from`, `to`), grouped by day, user, notebook, tag or kind; "
+            "priced when the lab has prices",
+            UsageReport,
+            query=UsageQuery,
+            errors=(400,),
+        )
+    )
+    async def get(self) -> None:
+        self.reply(await self.call(self.services.usage.report, self.query(UsageQuery)))
+
+
+class UsageCSVHandler(LeptonHandler):
+    @api(
+        Operation(
+            "getUsageCSV",
+            "The same report as CSV: a line per group, then the total",
+            query=UsageQuery,
+            errors=(400,),
+            content=(("text/csv", {"type": "string"}),),
+        )
+    )
+    async def get(self) -> None:
+        text = await self.call(self.services.usage.csv, self.query(UsageQuery))
+        self.set_header("Content-Disposition", 'attachment; filename="lepton-lab-usage.csv"')
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.finish(text, set_content_type="text/csv; charset=UTF-8")
+
+
 class OpenAPIHandler(LeptonHandler):
     @api(
         Operation(
@@ -641,5 +677,7 @@ ROUTES: list[tuple[str, type[LeptonHandler]]] = [
     (f"{API}/deployments", DeploymentsHandler),
     (f"{API}/deployments/(?P<deployment_id>[^/]+)", DeploymentHandler),
     (f"{API}/deployments/(?P<deployment_id>[^/]+)/logs", DeploymentLogsHandler),
+    (f"{API}/usage", UsageHandler),
+    (f"{API}/usage/csv", UsageCSVHandler),
     (f"{API}/openapi.json", OpenAPIHandler),
 ]

@@ -13,6 +13,7 @@ from lepton_lab.services.jobs import JobService
 from lepton_lab.services.models import ModelService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
+from lepton_lab.services.usage import UsageService
 
 
 @dataclass
@@ -26,6 +27,7 @@ class LabServices:
     schedules: ScheduleService
     models: ModelService
     deployments: DeploymentService
+    usage: UsageService
     pool: ThreadPoolExecutor
     #: the OpenAPI document for a base URL (written from the routes, which import this)
     openapi: Callable[[str], dict[str, Any]]

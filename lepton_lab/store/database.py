@@ -44,6 +44,7 @@ from lepton_lab.store.schema import (
     RunRow,
     UsageRow,
 )
+from lepton_lab.store.usage import UsageQueries
 
 log = logging.getLogger("lepton_lab.store")
 
@@ -336,7 +337,7 @@ def _private_sqlite_file(path: Path) -> None:
     make_private(f"{path}-shm")
 
 
-class Store(RunQueries, JobQueries, ModelQueries, DeploymentQueries):
+class Store(RunQueries, JobQueries, ModelQueries, DeploymentQueries, UsageQueries):
     """Runs, jobs, schedules, leases and models: every query of the library, server and CLI, on one
     SQLAlchemy engine. Use :func:`open_store`, which keeps one per URL per process.
 

@@ -108,6 +108,11 @@ class UsageRow(Base):
     cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     peak_memory: Mapped[int] = mapped_column(Integer, default=0)
+    #: the GPU's model name (NVML) when the rank held one
+    gpu_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the GPU's utilisation integrated over the rank's time (NVML samples): busy seconds
+    gpu_util_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_peak_memory: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 # -- jobs and schedules ------------------------------------------------------------------------
@@ -149,6 +154,8 @@ class JobRow(Base):
     secrets: Mapped[str | None] = mapped_column(Text, nullable=True)
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     schedule_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    #: who submitted it (the Jupyter user; the OS user for the CLI): usage is theirs
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[float] = mapped_column(Float, default=0.0)
@@ -224,6 +231,8 @@ class ScheduleRow(Base):
     fired: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: who created it; the jobs it fires are theirs
+    user: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
@@ -366,3 +375,46 @@ class DeploymentRow(Base):
     created_at: Mapped[float] = mapped_column(Float, default=time.time, index=True)
     ready_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+# -- usage -----------------------------------------------------------------------------------
+
+USAGE_KINDS = ("run", "job", "deployment", "storage", "transfer")
+
+
+class UsageRecordRow(Base):
+    """What one run, job attempt, deployment, stored thing or download used, and who for.
+
+    The ledger that reports sum (``lepton_lab.metering.report``). It outlives what it measured:
+    retention deletes a job's files, never its usage. ``subject`` names the thing measured
+    (a run id, ``job id#attempt``, a deployment id, ``run:<id>``/``job:<id>``/``model:<name>/
+    v<n>`` for storage, an artifact for a download); a record of a run, job, deployment or
+    stored thing is rewritten in place as it goes on (one row per subject), a download is a
+    row of its own.
+    """
+
+    __tablename__ = "usage_records"
+    __table_args__ = (Index("ix_usage_records_kind_subject", "kind", "subject"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300))
+    user: Mapped[str] = mapped_column(String(200), default="")
+    notebook: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: when it began (a report's day) and ended (None while it goes on)
+    started_at: Mapped[float] = mapped_column(Float, index=True)
+    ended_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_util_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    gpu_model: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    wall_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    peak_memory: Mapped[int] = mapped_column(BigInteger, default=0)
+    gpu_peak_memory: Mapped[int] = mapped_column(BigInteger, default=0)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: bytes held (storage) or moved (transfer, and what a Dask-executor job read)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: storage: when retention (or a delete) removed the files; the record stays
+    deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

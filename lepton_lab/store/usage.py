@@ -1,0 +1,118 @@
+"""Queries of the usage ledger (``usage_records``): written where the work is measured (a
+run's driver, a job's supervisor, a deployment's supervisor, the registry, a download) and
+read by the reports and by retention."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from lepton_lab.store.schema import UsageRecordRow
+
+#: the columns a report sums (``lepton_lab.metering.report``), in this order
+REPORT_COLUMNS = (
+    "kind",
+    "subject",
+    "user",
+    "notebook",
+    "tags",
+    "started_at",
+    "ended_at",
+    "cpu_seconds",
+    "gpu_seconds",
+    "gpu_util_seconds",
+    "gpu_model",
+    "wall_seconds",
+    "peak_memory",
+    "gpu_peak_memory",
+    "requests",
+    "bytes",
+    "deleted_at",
+)
+
+
+class UsageQueries:
+    """A part of :class:`~lepton_lab.store.database.Store`, which gives it ``session()``."""
+
+    def session(self) -> Session:
+        raise NotImplementedError
+
+    def put_usage(self, kind: str, subject: str, **fields: Any) -> None:
+        """The record of ``subject`` with ``fields``: written once, then updated in place as
+        the thing it measures goes on (a deployment's requests, a version's bytes)."""
+        with self.session() as s, s.begin():
+            row_id = s.scalar(
+                select(UsageRecordRow.id)
+                .where(UsageRecordRow.kind == kind, UsageRecordRow.subject == subject)
+                .limit(1)
+            )
+            if row_id is None:
+                fields.setdefault("started_at", time.time())
+                s.add(UsageRecordRow(kind=kind, subject=subject, **fields))
+            elif fields:
+                s.execute(
+                    update(UsageRecordRow).where(UsageRecordRow.id == row_id).values(**fields)
+                )
+
+    def add_usage_record(self, kind: str, subject: str, **fields: Any) -> None:
+        """One more record (a download: each is its own)."""
+        fields.setdefault("started_at", time.time())
+        with self.session() as s, s.begin():
+            s.add(UsageRecordRow(kind=kind, subject=subject, **fields))
+
+    def usage_record(self, kind: str, subject: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            row = s.scalars(
+                select(UsageRecordRow).where(
+                    UsageRecordRow.kind == kind, UsageRecordRow.subject == subject
+                )
+            ).first()
+            return row.to_dict() if row is not None else None
+
+    def usage_records(
+        self, kind: str | None = None, subject_prefix: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self.session() as s:
+            query = select(UsageRecordRow).order_by(UsageRecordRow.id)
+            if kind is not None:
+                query = query.where(UsageRecordRow.kind == kind)
+            if subject_prefix is not None:
+                query = query.where(UsageRecordRow.subject.startswith(subject_prefix))
+            return [row.to_dict() for row in s.scalars(query)]
+
+    def usage_rows(self, start: float, end: float) -> list[tuple[Any, ...]]:
+        """The records a report over [start, end) sums, as tuples of :data:`REPORT_COLUMNS`:
+        work that began in the window, and stored things that existed during it."""
+        columns = [getattr(UsageRecordRow, name) for name in REPORT_COLUMNS]
+        stored = UsageRecordRow.kind == "storage"
+        with self.session() as s:
+            query = select(*columns).where(
+                or_(
+                    (~stored)
+                    & (UsageRecordRow.started_at >= start)
+                    & (UsageRecordRow.started_at < end),
+                    stored
+                    & (UsageRecordRow.started_at < end)
+                    & (UsageRecordRow.deleted_at.is_(None) | (UsageRecordRow.deleted_at > start)),
+                )
+            )
+            return [tuple(row) for row in s.execute(query)]
+
+    def count_usage(self) -> int:
+        with self.session() as s:
+            return int(s.scalar(select(func.count(UsageRecordRow.id))) or 0)
+
+    def delete_usage_before(self, when: float) -> int:
+        """Drop records that began before ``when`` (and stored things deleted before it)."""
+        with self.session() as s, s.begin():
+            stored = UsageRecordRow.kind == "storage"
+            result = s.execute(
+                delete(UsageRecordRow).where(
+                    ((~stored) & (UsageRecordRow.started_at < when))
+                    | (stored & (UsageRecordRow.deleted_at < when))
+                )
+            )
+            return int(result.rowcount or 0)

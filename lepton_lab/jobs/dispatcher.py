@@ -113,6 +113,23 @@ class Supervisor:
             status = "failed"
         where = f"ran on Dask worker {result['worker']}" if result.get("worker") else ""
         finish(self.store, self.job, status, error, cell, note=where)
+        self._record_usage(result, status)
+
+    def _record_usage(self, result: dict[str, Any], status: str) -> None:
+        """The attempt's usage (what its runner measured of its process tree; a killed one's
+        last snapshot) and the bytes its folder holds now."""
+        from lepton_lab.metering.ledger import job_tags, record_job_attempt, record_storage
+
+        record_job_attempt(self.store, self.job, result.get("usage"), status)
+        record_storage(
+            self.store,
+            f"job:{self.id}",
+            self.job["output_dir"],
+            user=self.job.get("user"),
+            notebook=self.job.get("notebook"),
+            tags=job_tags(self.job),
+            created_at=self.job.get("created_at"),
+        )
 
 
 def finish(

@@ -218,6 +218,8 @@ def runner_result(files: JobFiles, returncode: int) -> dict[str, Any]:
             "error": f"the job's runner process exited with code {returncode} before it "
             "finished (killed, or out of memory?)",
             "error_cell": None,
+            # what the killed tree used until its last snapshot
+            "usage": read_json(files.usage),
         }
     return result
 
@@ -334,6 +336,8 @@ def run_job_on_worker(
         result = runner_result(files, proc.exitcode if proc.exitcode is not None else -9)
         if stopped:
             result = {"status": "stopped", "error": None, "error_cell": None}
+        if not result.get("usage"):
+            result["usage"] = read_json(files.usage)  # killed: what it used until then
         return {
             "result": result,
             "output": files.output.read_bytes() if files.output.exists() else None,

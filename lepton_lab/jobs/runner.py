@@ -12,6 +12,7 @@ values are redacted from all of these (``lepton_lab.jobs.redact`` lists the path
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -81,6 +82,18 @@ def _run(files: JobFiles, request: dict[str, Any], redactor: Redactor) -> int:
     )
     import papermill
 
+    from lepton_lab.config.settings import ENV_NOTEBOOK, ENV_TAGS, ENV_USER
+    from lepton_lab.metering.meter import TreeMeter, own_cpu_seconds
+
+    # runs the notebook starts record their usage for this job's user, notebook and tags
+    for name, value in (
+        (ENV_USER, request.get("user")),
+        (ENV_NOTEBOOK, request.get("notebook")),
+        (ENV_TAGS, json.dumps(request["tags"]) if request.get("tags") else None),
+    ):
+        if value:
+            os.environ[name] = value
+    meter = TreeMeter(snapshot=files.usage).start()
     started = time.time()
     result: dict[str, Any] = {"status": "completed", "error": None, "error_cell": None}
     try:
@@ -113,6 +126,8 @@ def _run(files: JobFiles, request: dict[str, Any], redactor: Redactor) -> int:
             print(f"lepton-lab: could not write the HTML output: {exc}", file=sys.stderr)
     make_private(files.output)  # papermill wrote it with the umask's mode
     result["seconds"] = time.time() - started
+    # the kernel has been reaped by now: its CPU, and its waited-for children's, is ours
+    result["usage"] = meter.stop(cpu_seconds=own_cpu_seconds())
     write_json_atomic(files.result, result)
     sys.stdout.flush()
     return 0 if result["status"] == "completed" else 1

@@ -25,6 +25,7 @@ from lepton_lab.jobs.spec import (
     validate_job,
 )
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
+from lepton_lab.metering.ledger import current_user, job_tags
 from lepton_lab.store import Store
 from lepton_lab.store.secrets import seal
 
@@ -54,6 +55,7 @@ def create_job(
     schedule_id: str | None = None,
     message: str = "submitted",
     secrets: dict[str, Any] | None = None,
+    user: str | None = None,
 ) -> dict[str, Any]:
     """Snapshot the notebook into the job's folder and queue the job.
 
@@ -64,6 +66,7 @@ def create_job(
     """
     stored_secrets = secrets if secrets is not None else secret_fields(state_dir, job.secrets)
     job_id = new_id()
+    user = user or current_user()
     files = JobFiles(private_dir(state_dir / "jobs", tighten=True) / job_id)
     files.root.mkdir(mode=PRIVATE_DIR, exist_ok=False)
     try:
@@ -78,6 +81,10 @@ def create_job(
                 "language": job.language,
                 "cwd": str(job.cwd),
                 "output_formats": job.output_formats,
+                # for the usage records of the runs the notebook starts
+                "user": user,
+                "notebook": str(job.notebook),
+                "tags": job_tags({"tags": job.tags, "schedule_id": schedule_id}),
             },
         )
         for warning in job.warnings:
@@ -94,6 +101,7 @@ def create_job(
             **schedule_fields(job),
             **stored_secrets,
             schedule_id=schedule_id,
+            user=user,
         )
     except BaseException:
         shutil.rmtree(files.root, ignore_errors=True)
@@ -107,11 +115,12 @@ def submit(
     root: Path | None,
     kernels: set[str],
     default_executor: str = "local",
+    user: str | None = None,
 ) -> dict[str, Any]:
     """Validate a job request (a dict or a :class:`JobRequest`) and queue it; nothing is
-    stored when it is refused."""
+    stored when it is refused. ``user``: who it is for (default: this process's user)."""
     spec = validate_job(body, root, kernels, default_executor, JobRequest)
-    return create_job(store, state_dir, spec)
+    return create_job(store, state_dir, spec, user=user)
 
 
 def submit_scheduled(
@@ -134,7 +143,13 @@ def submit_scheduled(
         "secrets": store.schedule_sealed_secrets(sched["id"]),
     }
     return create_job(
-        store, state_dir, job, schedule_id=sched["id"], message=message, secrets=secrets
+        store,
+        state_dir,
+        job,
+        schedule_id=sched["id"],
+        message=message,
+        secrets=secrets,
+        user=sched.get("user"),
     )
 
 

@@ -66,9 +66,14 @@ class JobFiles:
     def result(self) -> Path:
         return self.root / "result.json"
 
+    @property
+    def usage(self) -> Path:
+        """What the attempt's process tree used so far (``metering.meter.TreeMeter``)."""
+        return self.root / "usage.json"
+
     def reset_attempt(self) -> None:
         """Clear what one attempt leaves behind (the log is kept: attempts append to it)."""
-        for path in (self.progress, self.metrics, self.result, self.output, self.html):
+        for path in (self.progress, self.metrics, self.result, self.usage, self.output, self.html):
             path.unlink(missing_ok=True)
 
 

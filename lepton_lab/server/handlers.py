@@ -156,6 +156,20 @@ class LeptonHandler(ExtensionHandlerMixin, APIHandler):
                 raise self.unavailable(f"the database is unavailable: {reason}") from None
             raise
 
+    def usage_user(self) -> str:
+        """Whom the request's work is for, in usage records: the identity provider's user name,
+        or this server's user (``current_user``) when Jupyter only knows a shared token. Such
+        a token gives each browser a random "Anonymous ..." user (``generate_anonymous_user``),
+        which would split one person's usage over made-up names."""
+        from lepton_lab.metering.ledger import current_user
+
+        user = self.current_user
+        name = getattr(user, "name", "") or ""
+        username = getattr(user, "username", "") or ""
+        if not username or (name.startswith("Anonymous ") and len(username) == 32):
+            return current_user()
+        return username
+
     @staticmethod
     def unavailable(message: str) -> HTTPRequestError:
         """A 503 for a service that cannot be reached now: Tornado logs it as one warning
@@ -319,7 +333,7 @@ class JobsHandler(LeptonHandler):
     )
     async def post(self) -> None:
         request = self.body(JobRequest)
-        self.reply(await self.call(self.services.jobs.submit, request), 201)
+        self.reply(await self.call(self.services.jobs.submit, request, self.usage_user()), 201)
 
 
 class JobHandler(LeptonHandler):
@@ -407,7 +421,7 @@ class SchedulesHandler(LeptonHandler):
     )
     async def post(self) -> None:
         request = self.body(ScheduleRequest)
-        self.reply(await self.call(self.services.schedules.create, request), 201)
+        self.reply(await self.call(self.services.schedules.create, request, self.usage_user()), 201)
 
 
 class ScheduleHandler(LeptonHandler):

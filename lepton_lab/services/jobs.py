@@ -58,11 +58,18 @@ class JobService:
         self.default_executor = default_executor
 
     # -- submit ------------------------------------------------------------------------------
-    def submit(self, body: dict[str, Any] | JobRequest) -> Job:
-        """Validate and queue a job (nothing is stored when it is refused)."""
+    def submit(self, body: dict[str, Any] | JobRequest, user: str | None = None) -> Job:
+        """Validate and queue a job (nothing is stored when it is refused); its usage is
+        ``user``'s (default: this process's user)."""
         try:
             record = submit(
-                self.store, self.state_dir, body, self.root, self.kernels(), self.default_executor
+                self.store,
+                self.state_dir,
+                body,
+                self.root,
+                self.kernels(),
+                self.default_executor,
+                user=user,
             )
         except (OSError, UnicodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)

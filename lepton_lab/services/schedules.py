@@ -20,6 +20,7 @@ from lepton_lab.jobs.schedules import upcoming
 from lepton_lab.jobs.spec import check_timing, job_request, resolve_job, schedule_fields
 from lepton_lab.jobs.submission import new_id, new_schedule_fields, secret_fields
 from lepton_lab.jobs.submission import submit_scheduled as queue_scheduled
+from lepton_lab.metering.ledger import current_user
 from lepton_lab.services.jobs import JobService, relative_path
 from lepton_lab.store import UnknownSchedule
 
@@ -61,7 +62,7 @@ class ScheduleService:
     def list(self) -> ScheduleList:
         return ScheduleList(schedules=[self.view(s) for s in self.store.list_schedules()])
 
-    def create(self, body: dict[str, Any] | ScheduleRequest) -> Schedule:
+    def create(self, body: dict[str, Any] | ScheduleRequest, user: str | None = None) -> Schedule:
         """Validate and store a schedule; its first fire time is computed now."""
         request = body if isinstance(body, ScheduleRequest) else parse(ScheduleRequest, body)
         timing = check_timing(request)  # a ScheduleRequest is a ScheduleTiming
@@ -73,6 +74,7 @@ class ScheduleService:
             **schedule_fields(job),
             **secret_fields(self.state_dir, job.secrets),
             **new_schedule_fields(timing),
+            user=user or current_user(),
         )
         return self.view(record, with_upcoming=True)
 

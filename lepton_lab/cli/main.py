@@ -61,11 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(func=cmd_cluster_status)
 
-    from lepton_lab.cli import jobs, models, serving
+    from lepton_lab.cli import jobs, models, serving, usage
 
     jobs.register(sub)
     models.register(sub)
     serving.register(sub)
+    usage.register(sub)
     return parser
 
 

@@ -37,6 +37,10 @@ log = logging.getLogger("lepton_lab.jobs")
 LEASE = "lepton-lab-dispatcher"
 #: A running job whose owner has not beaten its heart for this long is presumed dead.
 STALE_AFTER = 30.0
+#: Retention (``c.LeptonLab.retention``) runs this long after a process gains the lease, then
+#: at most this often, in the leader only
+RETENTION_DELAY = 60.0
+RETENTION_EVERY = 3600.0
 HOST = socket.gethostname()
 
 
@@ -231,6 +235,9 @@ class Dispatcher:
         self._thread: threading.Thread | None = None
         self._last_heartbeat = 0.0
         self._last_reconcile = 0.0
+        self._next_retention: float | None = None  # monotonic; None while not the leader
+        self._last_retention = float("-inf")
+        self._retention_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -285,6 +292,7 @@ class Dispatcher:
             self.store.heartbeat(self.owner, self.supervisors)
             self._last_heartbeat = now
         if not self.is_leader:
+            self._next_retention = None
             return
         fire_due(self.store, self.submit_scheduled)
         free = self.concurrency - len(self.supervisors)
@@ -294,6 +302,42 @@ class Dispatcher:
         if now - self._last_reconcile > 5.0:
             self.reconcile()
             self._last_reconcile = now
+        self._maybe_retention()
+
+    # -- retention ---------------------------------------------------------------------------
+    def _maybe_retention(self) -> None:
+        """Start retention in a thread of its own (deleting may take a while; the queue goes
+        on) shortly after gaining the lease, then hourly."""
+        now = time.monotonic()
+        if self._next_retention is None:
+            self._next_retention = max(
+                now + RETENTION_DELAY, self._last_retention + RETENTION_EVERY
+            )
+        busy = self._retention_thread is not None and self._retention_thread.is_alive()
+        if now < self._next_retention or busy:
+            return
+        self._last_retention = now
+        self._next_retention = now + RETENTION_EVERY
+        self._retention_thread = threading.Thread(
+            target=self.run_retention, name="lepton-retention", daemon=True
+        )
+        self._retention_thread.start()
+
+    def run_retention(self) -> list[dict[str, Any]]:
+        """Delete what ``c.LeptonLab.retention`` says is old (nothing if unset); a failure is
+        one warning, never the dispatcher's end."""
+        try:
+            from lepton_lab.services.usage import UsageService
+
+            done = UsageService(self.store).gc(dry_run=False)
+        except Exception as exc:  # noqa: BLE001 - a bad setting or a database hiccup
+            log.warning("Lepton Lab: retention did not run: %s", exc)
+            return []
+        deleted = [d for d in done if d["deleted"]]
+        if deleted:
+            freed = sum(d["bytes"] for d in deleted)
+            log.info("Lepton Lab: retention deleted %d item(s), %d bytes", len(deleted), freed)
+        return done
 
     # -- jobs --------------------------------------------------------------------------------
     def launch(self, job_id: str) -> Supervisor | None:

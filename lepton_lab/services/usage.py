@@ -31,3 +31,23 @@ class UsageService:
 
     def csv(self, query: UsageQuery | dict[str, Any] | None = None) -> str:
         return report.to_csv(self.report_dict(query))
+
+    def gc(
+        self,
+        dry_run: bool = True,
+        retention: dict[str, float] | None = None,
+        artifact_dir: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Retention's clean-up with the lab's ``c.LeptonLab.retention`` (or ``retention``,
+        kind -> seconds): what is (``dry_run``) or was deleted, one dict per item. Nothing is
+        configured: nothing to do. A bad setting raises ValueError naming the entry."""
+        from lepton_lab.metering import retention as policy
+        from lepton_lab.metering.config import lab_retention
+
+        keep = lab_retention() if retention is None else retention
+        if not keep:
+            return []
+        items = policy.plan(self.store, keep, artifact_dir=artifact_dir)
+        if not dry_run:
+            items = policy.apply(self.store, items, artifact_dir=artifact_dir)
+        return [item.as_dict() for item in items]

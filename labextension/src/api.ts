@@ -10,7 +10,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import type { components } from './openapi';
+import type { components, operations } from './openapi';
 
 /** URL namespace of the server extension, relative to the server base URL. */
 export const API_NAMESPACE = 'lepton-lab/api';
@@ -79,6 +79,16 @@ export type IDeploymentRequest = Schemas['DeploymentRequest'];
 export type ServableFormat = NonNullable<IDeploymentRequest['format']>;
 /** `GET deployments/{id}/logs?offset=`: the model server's log from a byte offset. */
 export type IDeploymentLogs = Schemas['DeploymentLogs'];
+// ---- usage (`usage`, `usage/csv`)
+
+/** `GET usage`: the figures of a window, grouped (days ascending, others largest first). */
+export type IUsageReport = Schemas['UsageReport'];
+export type IUsageGroup = Schemas['UsageGroup'];
+export type IUsageFigures = Schemas['UsageFigures'];
+/** The query of `GET usage` and `usage/csv`: `from`, `to` (dates, `to` inclusive), `group_by`. */
+export type IUsageQuery = NonNullable<
+  operations['getUsage']['parameters']['query']
+>;
 
 /**
  * A version reference of the version routes: a number, `latest`, `@alias` or
@@ -455,4 +465,28 @@ export class LeptonClient {
       `deployments/${id(deploymentId)}/logs?offset=${Math.max(0, Math.floor(offset))}`
     );
   }
+
+  // ---- usage
+
+  /** `GET usage?from=&to=&group_by=`: the usage of a window, grouped. */
+  getUsage(query: IUsageQuery = {}): Promise<IUsageReport> {
+    const params = new URLSearchParams(usageParams(query)).toString();
+    return this.request<IUsageReport>(`usage${params ? `?${params}` : ''}`);
+  }
+
+  /** The URL of the same report as CSV (`GET usage/csv`), for a download link. */
+  usageCsvUrl(query: IUsageQuery = {}): string {
+    return this.downloadUrl('usage/csv', usageParams(query));
+  }
+}
+
+/** The set fields of a usage query, as query parameters. */
+function usageParams(query: IUsageQuery): { [key: string]: string } {
+  const params: { [key: string]: string } = {};
+  for (const [key, value] of Object.entries(query)) {
+    if (value !== undefined && value !== null && value !== '') {
+      params[key] = String(value);
+    }
+  }
+  return params;
 }

@@ -8,7 +8,8 @@
  *   #lepton-sidebar                  the panel root; data-lepton-status="loading|<cluster status>|unreachable"
  *   .lepton-refresh                  refresh now
  *   sections: cluster.ts (.lepton-cluster), runs.ts (.lepton-runs), jobs.ts (.lepton-jobs, .lepton-schedules),
- *             modelsection.ts (.lepton-models), deploymentsection.ts (.lepton-deployments)
+ *             modelsection.ts (.lepton-models), deploymentsection.ts (.lepton-deployments),
+ *             usagesection.ts (.lepton-usage)
  */
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
@@ -23,6 +24,7 @@ import { LeptonModels } from './models';
 import { ModelsSection } from './modelsection';
 import { RunsSection } from './runs';
 import { el } from './section';
+import { UsageModel, UsageSection } from './usagesection';
 
 export const SIDEBAR_ID = 'lepton-sidebar';
 
@@ -49,7 +51,7 @@ export class LeptonSidebar extends Panel {
     this.addClass('lepton-Sidebar');
     this.title.icon = leptonIcon;
     this.title.caption =
-      'Lepton Lab: cluster, runs, jobs, schedules, models and deployments';
+      'Lepton Lab: cluster, runs, jobs, schedules, models, deployments and usage';
     this.node.dataset.leptonStatus = 'loading';
 
     const header = new Toolbar();
@@ -91,13 +93,20 @@ export class LeptonSidebar extends Panel {
       model: models.deployments,
       openModel: options.openModel
     });
+    // this week's usage: its own model (slower), standing by while the panel is hidden
+    this.usageModel = new UsageModel({
+      client: models.client,
+      standby: () => !this.isVisible
+    });
+    this.usage = new UsageSection({ model: this.usageModel });
     for (const section of [
       this.cluster,
       this.runs,
       this.jobs,
       this.schedules,
       this.registry,
-      this.deployments
+      this.deployments,
+      this.usage
     ]) {
       this.addWidget(section);
     }
@@ -111,17 +120,29 @@ export class LeptonSidebar extends Panel {
   readonly schedules: SchedulesSection;
   readonly registry: ModelsSection;
   readonly deployments: DeploymentsSection;
+  readonly usage: UsageSection;
+  /** This week's usage (owned by the sidebar). */
+  readonly usageModel: UsageModel;
 
   /** Read every section's model now. */
   async refresh(): Promise<void> {
     if (!this.isDisposed) {
-      await this.models.refresh();
+      await Promise.all([this.models.refresh(), this.usageModel.refresh()]);
     }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    super.dispose();
+    this.usageModel.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this.models.start();
+    this.usageModel.start();
     if (this.isVisible) {
       void this.refresh();
     }

@@ -212,6 +212,20 @@ def record_storage(
     _safely(subject, measure)
 
 
+def mark_deleted(store: Any, subject: str, when: float | None = None) -> None:
+    """A stored thing's files are gone: its record stays, with ``deleted_at``."""
+
+    def mark() -> None:
+        if store.usage_record("storage", subject) is not None:
+            store.put_usage("storage", subject, deleted_at=when or time.time())
+
+    _safely(subject, mark)
+
+
+def model_subject(name: str, version: int) -> str:
+    return f"model:{name}/v{version}"
+
+
 def record_download(store: Any, subject: str, size: int, user: str) -> None:
     """Bytes of one artifact download through the REST API."""
     _safely(

@@ -23,6 +23,7 @@ import numpy as np
 
 from lepton_lab.contract import NotFound, RequestError
 from lepton_lab.contract.models import check_alias, check_name
+from lepton_lab.metering.ledger import mark_deleted, model_subject, record_storage
 from lepton_lab.models import artifacts as store_files
 from lepton_lab.models import mirror
 from lepton_lab.models.artifacts import CorruptArtifact
@@ -159,6 +160,14 @@ class ModelRegistry:
             record = self._mirror(record, exported.paths)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        record_storage(
+            self.store,
+            model_subject(name, record["version"]),
+            location,
+            notebook=record.get("notebook"),
+            tags=[f"model:{name}"],
+            created_at=record.get("created_at"),
+        )
         for fmt, reason in exported.failures.items():
             warnings.warn(
                 f"{name} v{record['version']}: format {fmt!r} was not registered: {reason}",
@@ -437,6 +446,7 @@ class ModelRegistry:
         except BaseException:
             store_files.put_back(aside, location)
             raise
+        mark_deleted(self.store, model_subject(name, record["version"]))
         try:
             store_files.remove(aside)
         except OSError as exc:

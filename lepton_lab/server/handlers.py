@@ -542,12 +542,18 @@ class ModelArtifactHandler(LeptonHandler):
             if download.sha256:
                 self.set_header("X-Lepton-SHA256", download.sha256)
             reader = await self.call(download.reader)
+            sent = 0
             try:
                 while chunk := await self.call(reader.read, 1 << 20):
                     self.write(chunk)
                     await self.flush()
+                    sent += len(chunk)
             finally:
                 reader.close()
+                # data moved (#15): the bytes that left, also of a download cut short
+                await self.call(
+                    self.services.usage.record_download, download.subject, sent, self.usage_user()
+                )
             self.finish()
         finally:
             await self.call(download.discard)

@@ -33,6 +33,8 @@ class Download:
     sha256: str | None
     size: int
     temporary: bool = False
+    #: what usage calls it: ``model:<name>/v<number>/<format>``
+    subject: str = ""
 
     def reader(self) -> BinaryIO:
         return self.path.open("rb")
@@ -88,8 +90,10 @@ class ModelService:
             raise Conflict(str(exc)) from None
         number = self.registry.resolve(name, version)
         filename = f"{name}-v{number}-{row['file']}"
+        subject = f"model:{name}/v{number}/{format}"
         if path.is_dir():
             scratch = Path(tempfile.mkdtemp(prefix="lepton-download-"))
             archive = Path(shutil.make_archive(str(scratch / row["file"]), "zip", path))
-            return Download(archive, filename + ".zip", None, archive.stat().st_size, True)
-        return Download(path, filename, row["sha256"], path.stat().st_size)
+            size = archive.stat().st_size
+            return Download(archive, filename + ".zip", None, size, True, subject)
+        return Download(path, filename, row["sha256"], path.stat().st_size, subject=subject)

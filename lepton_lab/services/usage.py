@@ -7,7 +7,7 @@ from typing import Any
 
 from lepton_lab.contract import parse
 from lepton_lab.contract.usage import UsageQuery, UsageReport
-from lepton_lab.metering import report
+from lepton_lab.metering import ledger, report
 from lepton_lab.metering.config import Prices
 from lepton_lab.store import Store
 
@@ -51,3 +51,7 @@ class UsageService:
         if not dry_run:
             items = policy.apply(self.store, items, artifact_dir=artifact_dir)
         return [item.as_dict() for item in items]
+
+    def record_download(self, subject: str, size: int, user: str) -> None:
+        """Data moved: one artifact download through the REST API."""
+        ledger.record_download(self.store, subject, size, user)

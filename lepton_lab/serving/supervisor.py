@@ -124,6 +124,11 @@ class Supervisor:
         self._ended = threading.Event()
         self._process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
+        # inference requests served: by earlier processes (a restart resets the counter),
+        # and the last count read from this one's /metrics
+        self._served_before = 0
+        self._served_now = 0
+        self._counted_at = 0.0
 
     # -- the handle ----------------------------------------------------------------------
     @property
@@ -216,7 +221,27 @@ class Supervisor:
             self.store.end_deployment(self.id, "failed", f"the supervisor failed: {exc!r}")
             raise
         finally:
+            self._record_usage()
             self._ended.set()
+
+    # -- usage ---------------------------------------------------------------------------
+    def _count_requests(self) -> None:
+        """Read the live process's inference request count from its ``/metrics``."""
+        count = requests_served(self.url)
+        if count is not None:
+            self._served_now = max(self._served_now, count)
+        self._counted_at = time.monotonic()
+
+    def _record_usage(self) -> None:
+        """The deployment's usage record: up from ``ready_at`` (to ``ended_at`` once it has
+        ended), requests served so far."""
+        from lepton_lab.metering.ledger import record_deployment
+
+        try:
+            row = self.store.get_deployment(self.id)
+        except Exception:  # noqa: BLE001 - the database is briefly unavailable
+            return
+        record_deployment(self.store, row, self._served_before + self._served_now)
 
     def _supervise(self) -> str:
         restarts = 0
@@ -315,16 +340,25 @@ class Supervisor:
         while True:
             code = process.poll()
             if code is not None:
+                self._served_before += self._served_now  # the next process counts from 0
+                self._served_now = 0
                 return code
             if self._stop_asked(last_check):
+                if ready:
+                    self._count_requests()  # the last count, before the process goes
                 self._terminate()
                 return None
+            if ready and time.monotonic() - self._counted_at >= USAGE_EVERY:
+                self._count_requests()
+                self._record_usage()
             if not ready:
                 if _answers(probe):
                     ready = True
                     self.store.update_deployment(
                         self.id, expect=LIVE_STATUSES, status="ready", ready_at=time.time()
                     )
+                    self._counted_at = time.monotonic()
+                    self._record_usage()
                 elif time.monotonic() > deadline:
                     self._terminate()
                     return self._reason(f"the model was not ready within {START_TIMEOUT:.0f} s")
@@ -340,6 +374,31 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+#: seconds between two readings of a live deployment's request count into its usage record
+USAGE_EVERY = 30.0
+
+
+def requests_served(url: str, timeout: float = 2.0) -> int | None:
+    """Inference requests a model server answered, from ``rest_server_requests_total`` in its
+    Prometheus ``/metrics`` (the infer routes only: metadata and health probes are not
+    served requests); None when it cannot be read."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{url}/metrics", timeout=timeout) as answer:  # noqa: S310
+            text = answer.read().decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("rest_server_requests_total{") and "/infer" in line:
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+            except (IndexError, ValueError):
+                continue
+    return int(total)
 
 
 def _answers(url: str) -> bool:

@@ -10,6 +10,7 @@ driver watches the scheduler's worker list itself and treats a lost worker as a 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
@@ -27,6 +28,8 @@ from lepton_lab.training.context import request_stop, stop_event_name, topic_for
 from lepton_lab.training.rank import free_port, host_of, run_rank
 from lepton_lab.training.staging import DataStage, stageable
 from lepton_lab.training.tf_process import RankProcessExited, abort_attempt, run_tf_rank
+
+log = logging.getLogger("lepton_lab.training")
 
 FRAMEWORKS = ("torch", "keras", "tensorflow")
 #: where a Keras run's ranks train: Keras 3 on torch in the workers, or tf.keras in a
@@ -842,3 +845,31 @@ class RunDriver(threading.Thread):
         self.store.add_event(
             self.run_id, status, error.splitlines()[0] if error else status, rank=rank
         )
+        self._record_usage()
+
+    def _record_usage(self) -> None:
+        """The run's usage record (its ranks' figures, every attempt) and its checkpoints'
+        bytes, for the user, notebook and tags of the process that called ``ll.fit``."""
+        from lepton_lab.metering.ledger import (
+            current_notebook,
+            current_tags,
+            record_run,
+            record_storage,
+        )
+
+        try:
+            run = self.store.get_run(self.run_id)
+        except Exception as exc:  # noqa: BLE001 - usage never fails the run
+            log.warning("Lepton Lab: could not read run %s for its usage: %s", self.run_id, exc)
+            return
+        record_run(self.store, run, run.get("usage") or [])
+        checkpoints = self.spec.get("checkpoint_dir")
+        if checkpoints:
+            record_storage(
+                self.store,
+                f"run:{self.run_id}",
+                checkpoints,
+                notebook=current_notebook(),
+                tags=current_tags(),
+                created_at=run.get("created_at"),
+            )

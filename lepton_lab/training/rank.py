@@ -44,6 +44,13 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
     ctx.data = rank_data(spec, rank, world)
     started = time.time()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    gpu_sampler = None
+    if device.startswith("cuda"):
+        import os
+
+        from lepton_lab.metering.meter import gpu_meter_thread
+
+        gpu_sampler = gpu_meter_thread(lambda: {os.getpid()})
     dist = None
     if spec["framework"] in ("torch", "keras") and world > 1:
         import torch.distributed as dist
@@ -78,6 +85,7 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
             dist.destroy_process_group()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.time() - started
+    gpu = gpu_sampler.stop() if gpu_sampler is not None else None
     return {
         "rank": rank,
         "result": result,
@@ -88,8 +96,12 @@ def run_rank(fn: Callable[[Any], Any], spec: dict[str, Any]) -> dict[str, Any]:
             "worker": spec["worker"],
             # process CPU time: the worker runs one rank at a time (the run holds its lock)
             "cpu_seconds": (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime),
+            # a GPU second: the rank held its GPU (the whole rank, as Dask-CUDA pins one)
             "gpu_seconds": wall if device.startswith("cuda") else 0.0,
             "peak_memory": max(ctx._peak_rss, cpu1.ru_maxrss * 1024),
+            "gpu_model": gpu.model if gpu else None,
+            "gpu_util_seconds": gpu.util_seconds if gpu else 0.0,
+            "gpu_peak_memory": gpu.peak_memory if gpu else 0,
         },
     }
 

@@ -123,6 +123,10 @@ class Supervisor:
         self.peak_memory = 0
         self._last_control = 0.0
         self._stop_sent: float | None = None
+        from lepton_lab.metering.meter import gpu_meter_thread
+
+        # NVML samples of the child's GPU use (no thread without NVML or a visible GPU)
+        self._gpu = gpu_meter_thread(lambda: {proc.pid})
 
     def run(self) -> dict[str, Any]:
         from distributed import Event, get_worker
@@ -190,6 +194,7 @@ class Supervisor:
 
     def _usage(self, gpu: bool = False) -> dict[str, Any]:
         wall = time.time() - self.started
+        meter = self._gpu.stop()
         return {
             "rank": self.rank,
             "attempt": self.spec["attempt"],
@@ -197,6 +202,9 @@ class Supervisor:
             "cpu_seconds": self.cpu_seconds,
             "gpu_seconds": wall if gpu else 0.0,
             "peak_memory": self.peak_memory,
+            "gpu_model": meter.model if meter else None,
+            "gpu_util_seconds": meter.util_seconds if meter else 0.0,
+            "gpu_peak_memory": meter.peak_memory if meter else 0,
         }
 
     def _ended(self, stopped: bool) -> dict[str, Any]:

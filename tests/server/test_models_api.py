@@ -4,6 +4,7 @@ MLP trained on the digits, registered twice (safetensors and onnx, each verified
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -186,6 +187,34 @@ async def test_download_sends_the_exact_bytes_and_refuses_a_corrupted_artifact(j
     # the other format of the same version is intact
     response = await jp_fetch(*API, "models", MODEL, "versions", "2", "artifacts", "safetensors")
     assert response.code == 200
+
+    # usage (#15): each download is data moved, for this server's user; each version's
+    # artifacts are storage, measured from the files
+    import getpass
+
+    from lepton_lab.metering.ledger import folder_bytes
+
+    store = seeded.registry.store
+    # recorded once the last bytes are written: the client may have them a moment before
+    expected = 3 * len(seeded.v1["artifacts"]) + 1
+    for _ in range(100):  # this loop is the server's: wait without blocking it
+        if len(store.usage_records("transfer")) == expected:
+            break
+        await asyncio.sleep(0.05)
+    moved = store.usage_records("transfer")
+    sizes = {row["format"]: row["size"] for row in seeded.v1["artifacts"]}
+    assert len(moved) == 3 * len(sizes) + 1
+    assert sum(r["bytes"] for r in moved[:-1]) == 3 * sum(sizes.values())
+    assert moved[-1]["subject"] == f"model:{MODEL}/v2/safetensors"
+    assert {r["user"] for r in moved} == {getpass.getuser()}
+    for version in (seeded.v1, seeded.v2):
+        stored = store.usage_record("storage", f"model:{MODEL}/v{version['version']}")
+        assert stored["started_at"] == version["created_at"] and stored["deleted_at"] is None
+    # v2's onnx file was removed above; v1's files are as registered
+    stored = store.usage_record("storage", f"model:{MODEL}/v1")
+    assert stored["bytes"] == folder_bytes(seeded.v1["location"]) > 0
+    seeded.registry.delete(MODEL, 2)
+    assert store.usage_record("storage", f"model:{MODEL}/v2")["deleted_at"] is not None
 
 
 async def test_compare_orders_rows_by_the_metric(jp_fetch, seeded):

@@ -348,3 +348,32 @@ def test_every_deployment_folder_and_file_is_private(registry: SimpleNamespace) 
 
     assert list((registry.state / "deployments").iterdir())
     assert not_private(registry.state / "deployments") == []
+
+
+def test_a_deployments_usage_is_its_uptime_and_the_inference_requests_it_served(
+    registry: SimpleNamespace,
+) -> None:
+    """Usage (#15): one record per deployment, from ``ready_at`` to ``ended_at``, with the
+    inference requests its ``/metrics`` counted (metadata and health calls are not served
+    requests)."""
+    import lepton_lab as ll
+    from lepton_lab.serving.supervisor import requests_served
+
+    handle = ll.models.serve(MODEL, version=1, store=registry.store)
+    try:
+        record = registry.store.usage_record("deployment", handle.id)
+        assert record is not None and record["ended_at"] is None  # written once it is ready
+        x = registry.data.x[:2].numpy()
+        for _ in range(5):
+            code, answer = post(infer_url(handle), infer_body(x))
+            assert code == 200, answer
+        assert get(f"{handle.url}/v2/models/{MODEL}")[0] == 200  # metadata: not counted
+        assert requests_served(handle.url) == 5
+    finally:
+        handle.stop()
+    row = registry.store.get_deployment(handle.id)
+    record = registry.store.usage_record("deployment", handle.id)
+    assert record["requests"] == 5
+    assert record["started_at"] == row["ready_at"] and record["ended_at"] == row["ended_at"]
+    assert record["ended_at"] > record["started_at"]
+    assert record["tags"] == [f"model:{MODEL}"] and record["detail"]["version"] == 1

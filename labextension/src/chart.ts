@@ -91,7 +91,8 @@ export function pathOf(
     .join(' ');
 }
 
-function svg<K extends keyof SVGElementTagNameMap>(
+/** An SVG element with attributes and optional text (the charts of chart.ts and usagesection.ts). */
+export function svg<K extends keyof SVGElementTagNameMap>(
   tag: K,
   attributes: { [name: string]: string | number } = {},
   text?: string

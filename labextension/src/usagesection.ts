@@ -27,7 +27,7 @@
  *     .lepton-usage-notebook-hours   "CPU 1.50 h · GPU 0.25 h"
  */
 import { IUsageFigures, IUsageGroup, IUsageQuery, IUsageReport } from './api';
-import { formatTick } from './chart';
+import { formatTick, svg } from './chart';
 import { formatBytes } from './format';
 import { PollingModel } from './polling';
 import { el, KeyedList, Section } from './section';
@@ -145,25 +145,9 @@ export function topNotebooks(report: IUsageReport): IUsageGroup[] {
 
 // ---- the bar chart -----------------------------------------------------------------------
 
-const SVG_NS = 'http://www.w3.org/2000/svg';
 export const BAR_CHART_WIDTH = 280;
 export const BAR_CHART_HEIGHT = 110;
 const BAR_MARGIN = { left: 34, right: 4, top: 8, bottom: 18 };
-
-function svg<K extends keyof SVGElementTagNameMap>(
-  tag: K,
-  attributes: { [name: string]: string | number } = {},
-  text?: string
-): SVGElementTagNameMap[K] {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    node.setAttribute(name, String(value));
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 /** CPU and GPU hours per day as grouped bars (two per day), redrawn by `update`. */
 export class UsageBarChart {

@@ -188,6 +188,11 @@ class JobService:
                 encoding="utf-8", errors="replace"
             )
         except (FileNotFoundError, IsADirectoryError):
+            stored = self.store.usage_record("storage", f"job:{job_id}")
+            if stored is not None and stored.get("deleted_at"):
+                raise NotFound(
+                    f"job {job_id}'s outputs were deleted by retention (c.LeptonLab.retention)"
+                ) from None
             raise NotFound(
                 f"job {job_id} has no {fmt} output (yet): it is {record['status']}"
             ) from None

@@ -404,6 +404,23 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/lepton-lab/api/notifications': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The notification log, newest first (`since`: the ones after an id, oldest first; `mine`: the caller's) */
+    get: operations['listNotifications'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/lepton-lab/api/usage': {
     parameters: {
       query?: never;
@@ -952,6 +969,12 @@ export interface components {
        * @default []
        */
       secret_names?: string[];
+      /**
+       * Notify
+       * @description its notification rules, as shown (a webhook by its host only)
+       * @default []
+       */
+      notify?: components['schemas']['NotifyRuleView'][];
       /** Created At */
       created_at: number;
       /** Output Dir */
@@ -1153,6 +1176,11 @@ export interface components {
         [key: string]: string;
       };
       /**
+       * Notify
+       * @description notification rules: when (failed, timed_out, completed, late) to tell whom on which channel (email, webhook, jupyterlab); a webhook URL is stored encrypted
+       */
+      notify?: components['schemas']['NotifyRule'][];
+      /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's
        * @default null
@@ -1232,6 +1260,11 @@ export interface components {
       default_executor: string;
       /** Executors */
       executors: components['schemas']['ExecutorInfo'][];
+      /**
+       * Channels
+       * @default []
+       */
+      channels?: components['schemas']['ExecutorInfo'][];
       /** Features */
       features: {
         [key: string]: boolean;
@@ -1417,6 +1450,162 @@ export interface components {
        * @default []
        */
       evaluations?: components['schemas']['Evaluation'][];
+    };
+    /**
+     * Notification
+     * @description One message of the log (``GET /notifications``); its target as shown (a webhook's
+     *     host, never its URL).
+     */
+    Notification: {
+      /** Id */
+      id: number;
+      /** Event */
+      event: string;
+      /** Channel */
+      channel: string;
+      /** Display */
+      display: string;
+      /** Subject Kind */
+      subject_kind: string;
+      /** Subject Id */
+      subject_id: string;
+      /** User */
+      user: string;
+      /** Title */
+      title: string;
+      /**
+       * Message
+       * @description text, link and the record it is about (the job, run or schedule)
+       * @default {}
+       */
+      message?: {
+        [key: string]: unknown;
+      };
+      /**
+       * Status
+       * @enum {string}
+       */
+      status: 'pending' | 'sending' | 'sent' | 'failed';
+      /** Attempts */
+      attempts: number;
+      /** Max Attempts */
+      max_attempts: number;
+      /** Next Attempt At */
+      next_attempt_at: number;
+      /**
+       * Error
+       * @default null
+       */
+      error?: string | null;
+      /** Created At */
+      created_at: number;
+      /**
+       * Sent At
+       * @default null
+       */
+      sent_at?: number | null;
+    };
+    /** NotificationList */
+    NotificationList: {
+      /** Notifications */
+      notifications: components['schemas']['Notification'][];
+      /**
+       * Last Id
+       * @description the newest id in the log: a cursor for `since`
+       */
+      last_id: number;
+    };
+    /**
+     * NotifyRule
+     * @description When to tell whom, and how: ``{"on": ["failed"], "channel": "email", "to":
+     *     ["ann@example.com"]}``, ``{"on": ["failed", "completed"], "channel": "webhook", "url":
+     *     "https://hooks.slack.com/..."}``, ``{"on": ["late"], "after": "2h", ...}``.
+     *
+     *     Each channel (an installed plug-in, ``GET /config``) checks the fields it needs. The lab's
+     *     own rules (``c.LeptonLab.notifications``) may also choose which jobs, runs and schedules
+     *     they are about (``tags``, ``schedule``, ``notebook``, ``kinds``).
+     */
+    NotifyRule: {
+      /**
+       * On
+       * @description events that send it
+       */
+      on: ('failed' | 'timed_out' | 'completed' | 'late')[];
+      /**
+       * Channel
+       * @description email, webhook, jupyterlab...
+       */
+      channel: string;
+      /**
+       * To
+       * @description email: the addresses
+       * @default null
+       */
+      to?: string[] | null;
+      /**
+       * Url
+       * @description webhook: the http(s) URL (stored encrypted)
+       * @default null
+       */
+      url?: string | null;
+      /**
+       * After
+       * @description 'late': how long a job may stay queued or running, or a schedule may go without firing past its time ('30m', '2h', '1d')
+       * @default null
+       */
+      after?: string | null;
+      /**
+       * Attach Html
+       * @description email: attach the executed notebook's HTML
+       * @default false
+       */
+      attach_html?: boolean;
+      /**
+       * Tags
+       * @description lab rules: jobs or runs with any of these
+       * @default null
+       */
+      tags?: string[] | null;
+      /**
+       * Schedule
+       * @description lab rules: this schedule's jobs (its id)
+       * @default null
+       */
+      schedule?: string | null;
+      /**
+       * Notebook
+       * @description lab rules: notebooks matching this glob
+       * @default null
+       */
+      notebook?: string | null;
+      /**
+       * Kinds
+       * @description lab rules: what they are about (default: jobs and schedules)
+       * @default null
+       */
+      kinds?: ('job' | 'run' | 'schedule')[] | null;
+    };
+    /**
+     * NotifyRuleView
+     * @description A stored notification rule as views show it: never a secret.
+     */
+    NotifyRuleView: {
+      /** On */
+      on: string[];
+      /** Channel */
+      channel: string;
+      /**
+       * Display
+       * @description the target: addresses, a webhook's host
+       * @default
+       */
+      display?: string;
+      /**
+       * After
+       * @description 'late' rules: seconds
+       * @default null
+       */
+      after?: number | null;
     };
     /** OtherKernel */
     OtherKernel: {
@@ -1624,6 +1813,12 @@ export interface components {
        * @default []
        */
       secret_names?: string[];
+      /**
+       * Notify
+       * @description its notification rules, as shown (a webhook by its host only)
+       * @default []
+       */
+      notify?: components['schemas']['NotifyRuleView'][];
       /** Created At */
       created_at: number;
       /** Cron */
@@ -1764,6 +1959,12 @@ export interface components {
         [key: string]: string;
       };
       /**
+       * Notify
+       * @description notification rules: when (failed, timed_out, completed, late) to tell whom on which channel (email, webhook, jupyterlab); a webhook URL is stored encrypted
+       * @default null
+       */
+      notify?: components['schemas']['NotifyRule'][];
+      /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's
        * @default null
@@ -1853,6 +2054,11 @@ export interface components {
       secrets?: {
         [key: string]: string;
       };
+      /**
+       * Notify
+       * @description notification rules: when (failed, timed_out, completed, late) to tell whom on which channel (email, webhook, jupyterlab); a webhook URL is stored encrypted
+       */
+      notify?: components['schemas']['NotifyRule'][];
       /**
        * Executor
        * @description where it runs: an installed executor (GET /config); default: the server's
@@ -3060,6 +3266,37 @@ export interface operations {
       400: components['responses']['E400'];
       403: components['responses']['E403'];
       404: components['responses']['E404'];
+      503: components['responses']['E503'];
+    };
+  };
+  listNotifications: {
+    parameters: {
+      query?: {
+        status?: 'pending' | 'sending' | 'sent' | 'failed';
+        channel?: string;
+        /** @description only ids above this, oldest first */
+        since?: number;
+        /** @description only those for the calling user */
+        mine?: boolean;
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['NotificationList'];
+        };
+      };
+      400: components['responses']['E400'];
+      403: components['responses']['E403'];
       503: components['responses']['E503'];
     };
   };

@@ -31,6 +31,12 @@ ENV_MLFLOW_TRACKING_URI = "LEPTON_LAB_MLFLOW_TRACKING_URI"
 #: ``c.LeptonLab.prices`` and ``c.LeptonLab.retention`` as JSON, for kernels, jobs and the CLI
 ENV_PRICES = "LEPTON_LAB_PRICES"
 ENV_RETENTION = "LEPTON_LAB_RETENTION"
+#: ``c.LeptonLab.notifications`` and ``c.LeptonLab.smtp`` as JSON (the SMTP password is never
+#: in it: ``smtp.password_env`` names the variable that holds it)
+ENV_NOTIFICATIONS = "LEPTON_LAB_NOTIFICATIONS"
+ENV_SMTP = "LEPTON_LAB_SMTP"
+#: The lab's URL (``ServerApp.connection_url``, without a token), for links in messages
+ENV_SERVER_URL = "LEPTON_LAB_SERVER_URL"
 #: Who the work is for in usage records: the server sets it to its Jupyter user for kernels
 ENV_USER = "LEPTON_LAB_USER"
 #: The notebook (server-relative path) a job's kernel runs, for usage records of its runs

@@ -108,7 +108,12 @@ def parse_query(model: type[M], arguments: dict[str, list[bytes]]) -> M:
         if not raw:
             continue
         text = raw[-1].decode("utf-8", errors="replace")
-        if _accepts(field, int) and not _accepts(field, str):
+        if _accepts(field, bool):
+            flag = {"true": True, "1": True, "false": False, "0": False}.get(text.lower())
+            if flag is None:
+                raise RequestError(f"'{name}' must be true or false, got {text!r}")
+            values[name] = flag
+        elif _accepts(field, int) and not _accepts(field, str):
             try:
                 values[name] = int(text)
             except ValueError:

@@ -179,4 +179,6 @@ class LabConfig(View):
     version: str
     default_executor: str
     executors: list[ExecutorInfo]
+    #: installed notification channels (the ``lepton_lab.notification_channels`` entry points)
+    channels: list[ExecutorInfo] = []
     features: dict[str, bool]

@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 
 from lepton_lab.contract.base import Request, View, json_type
 from lepton_lab.contract.models import ModelRef
+from lepton_lab.contract.notifications import MAX_RULES, NotifyRule
 from lepton_lab.store.schema import JOB_STATUSES
 
 JobStatus = Literal[JOB_STATUSES]  # type: ignore[valid-type]
@@ -128,6 +129,12 @@ class JobOptions(Request):
         description="environment variables for the job's kernel, stored encrypted and never "
         "shown again (views list only their names, as secret_names); a value the job prints "
         "is redacted from its log and output",
+    )
+    notify: list[NotifyRule] = Field(
+        default_factory=list,
+        max_length=MAX_RULES,
+        description="notification rules: when (failed, timed_out, completed, late) to tell "
+        "whom on which channel (email, webhook, jupyterlab); a webhook URL is stored encrypted",
     )
     executor: str = Field(  # type: ignore[assignment] - absent: the server's default
         None,
@@ -266,6 +273,15 @@ class JobMetric(View):
     attempt: int
 
 
+class NotifyRuleView(View):
+    """A stored notification rule as views show it: never a secret."""
+
+    on: list[str]
+    channel: str
+    display: str = Field("", description="the target: addresses, a webhook's host")
+    after: float | None = Field(None, description="'late' rules: seconds")
+
+
 class StoredNotebook(View):
     """What a stored job and a stored schedule both hold: the notebook and how it runs."""
 
@@ -282,6 +298,9 @@ class StoredNotebook(View):
     tags: list[str]
     output_formats: list[str]
     secret_names: list[str] = Field([], description="names of the job's secrets (never values)")
+    notify: list[NotifyRuleView] = Field(
+        [], description="its notification rules, as shown (a webhook by its host only)"
+    )
     created_at: float
 
 

@@ -29,6 +29,7 @@ from lepton_lab.jobs.plugins import executor_classes
 from lepton_lab.jobs.schedules import fire_due
 from lepton_lab.jobs.submission import installed_kernels, submit_scheduled
 from lepton_lab.jobs.workdir import JobFiles
+from lepton_lab.notify.delivery import Sender
 from lepton_lab.store import Store
 from lepton_lab.store.secrets import key_path
 
@@ -62,6 +63,8 @@ class Supervisor:
         self.execution = execution
         self.started = time.monotonic()
         self.ended_by: str | None = None  # "timeout", "stop" or "shutdown" when we ended it
+        #: the lab's notification settings (the dispatcher's); None: queue none
+        self.notify: Any = None
         self._last_stop_check = 0.0
 
     @property
@@ -116,7 +119,7 @@ class Supervisor:
         elif status not in ("completed", "failed", "stopped"):
             status = "failed"
         where = f"ran on Dask worker {result['worker']}" if result.get("worker") else ""
-        finish(self.store, self.job, status, error, cell, note=where)
+        finish(self.store, self.job, status, error, cell, note=where, notify=self.notify)
         self._record_usage(result, status)
 
     def _record_usage(self, result: dict[str, Any], status: str) -> None:
@@ -144,9 +147,11 @@ def finish(
     error_cell: int | None = None,
     owner: str | None = None,
     note: str = "",
+    notify: Any = None,
 ) -> str:
     """Record an attempt's end; a failed or timed-out attempt with retries left goes back to
-    the queue after its backoff (doubling each time). Returns the job's new status."""
+    the queue after its backoff (doubling each time). Returns the job's new status. A final
+    status queues the notifications it calls for (``notify``: the lab's NotifySettings)."""
     attempt, retries = job["attempt"], job["retries"]
     owner = owner or job["owner"]
     summary = (error or "").strip().splitlines()[0] if error else ""
@@ -165,7 +170,7 @@ def finish(
             error_cell=error_cell,
         )
         return "queued" if requeued else store.get_job(job["id"], details=False)["status"]
-    store.transition(
+    ended = store.transition(
         job["id"],
         status,
         summary or note,
@@ -174,6 +179,10 @@ def finish(
         error=error,
         error_cell=error_cell,
     )
+    if ended and notify is not None:
+        from lepton_lab.notify.events import job_ended
+
+        job_ended(store, job["id"], status, notify)
     return status
 
 
@@ -238,6 +247,10 @@ class Dispatcher:
         self._next_retention: float | None = None  # monotonic; None while not the leader
         self._last_retention = float("-inf")
         self._retention_thread: threading.Thread | None = None
+        self.notify = _notify_settings(self.state_dir)
+        self.sender = (
+            Sender(store, self.owner, self.notify, tick=tick) if self.notify is not None else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -253,6 +266,8 @@ class Dispatcher:
             )
         self._thread = threading.Thread(target=self._loop, name="lepton-jobs", daemon=True)
         self._thread.start()
+        if self.sender is not None:
+            self.sender.start()
 
     def close(self, timeout: float = 30) -> None:
         """Stop dispatching; end this process's running jobs (retried elsewhere if they can
@@ -264,6 +279,9 @@ class Dispatcher:
             sup.end("shutdown")
             sup.step()
         self.supervisors.clear()
+        if self.sender is not None:
+            self.sender.leading.clear()
+            self.sender.close()
         if self.is_leader:
             self.store.release_lease(LEASE, self.owner)
             self.is_leader = False
@@ -291,6 +309,12 @@ class Dispatcher:
         if now - self._last_heartbeat > 2.0:
             self.store.heartbeat(self.owner, self.supervisors)
             self._last_heartbeat = now
+        if self.sender is not None:
+            # only the lease holder sends (each message once)
+            if self.is_leader:
+                self.sender.leading.set()
+            else:
+                self.sender.leading.clear()
         if not self.is_leader:
             self._next_retention = None
             return
@@ -358,12 +382,21 @@ class Dispatcher:
                 )
             execution = executor.start(files, job)
         except Exception as exc:  # noqa: BLE001 - e.g. no cluster for the dask executor
-            finish(self.store, job, "failed", f"could not start the job: {exc}", None, self.owner)
+            finish(
+                self.store,
+                job,
+                "failed",
+                f"could not start the job: {exc}",
+                None,
+                self.owner,
+                notify=self.notify,
+            )
             return None
         pid = getattr(execution, "pid", None)
         if pid:
             self.store.update_job(job_id, runner_pid=pid)
         sup = Supervisor(self.store, job, execution)
+        sup.notify = self.notify
         self.supervisors[job_id] = sup
         return sup
 
@@ -389,6 +422,13 @@ class Dispatcher:
             raise
         finally:
             self.supervisors.pop(job_id, None)
+        if self.sender is not None:
+            # `run --wait` may run with no lab to send its messages: send what is due now
+            # (a retry of one that fails is left to the lease holder)
+            try:
+                self.sender.deliverer.step()
+            except Exception as exc:  # noqa: BLE001 - a notification never fails the job
+                log.warning("Lepton Lab: notifications wait: %s", exc)
         return self.store.get_job(job_id)
 
     def submit_scheduled(self, sched: dict[str, Any], due: float | None = None) -> str:
@@ -410,6 +450,7 @@ class Dispatcher:
                 job,
                 "failed",
                 f"interrupted by restart (the process {job['owner']} that ran it is gone)",
+                notify=self.notify,
             )
             log.warning(
                 "Lepton Lab: job %s was left running by a dead process: now %s", job["id"], status
@@ -422,3 +463,15 @@ def _attach_client() -> Any:
     from lepton_lab.cluster.attach import attach
 
     return attach()
+
+
+def _notify_settings(state_dir: Path) -> Any:
+    """The lab's notification settings for this dispatcher; a bad lab rule is logged and its
+    rules left out (the server refuses to start with one; the daemon says so and goes on)."""
+    from lepton_lab.notify.delivery import NotifySettings
+
+    try:
+        return NotifySettings.load(state_dir)
+    except ValueError as exc:
+        log.error("Lepton Lab: c.LeptonLab.notifications ignored: %s", exc)
+        return NotifySettings(state_dir=Path(state_dir))

@@ -49,6 +49,8 @@ class NotebookJob:
     warnings: list[str] = field(default_factory=list)
     #: NAME: value, in clear: sealed before it is stored (``submission.secret_fields``)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    #: checked notification rules (``NotifyRule``); webhook URLs are sealed when stored
+    notify: list[Any] = field(default_factory=list, repr=False)
 
 
 def resolve_path(raw: Any, root: Path | None, what: str = "path") -> Path:
@@ -250,6 +252,7 @@ def resolve_job(
         executor=check_executor(request.executor or default_executor),
         warnings=warnings,
         secrets={name: value.get_secret_value() for name, value in request.secrets.items()},
+        notify=list(request.notify),
     )
 
 
@@ -273,7 +276,11 @@ def check_timing(timing: ScheduleTiming) -> ScheduleTiming:
 #: The job options a schedule stores and gives every job it fires (a job stores them too).
 #: Secrets are not among them: they are stored sealed, and a fired job gets the schedule's
 #: sealed secrets as they are (``submission.submit_scheduled``).
-SCHEDULED_JOB_FIELDS = tuple(name for name in JobOptions.model_fields if name != "secrets")
+#: Notification rules neither: they are stored with their secrets sealed, and a fired job gets
+#: the schedule's as stored.
+SCHEDULED_JOB_FIELDS = tuple(
+    name for name in JobOptions.model_fields if name not in ("secrets", "notify")
+)
 
 
 def schedule_fields(job: NotebookJob) -> dict[str, Any]:

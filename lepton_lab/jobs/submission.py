@@ -26,6 +26,7 @@ from lepton_lab.jobs.spec import (
 )
 from lepton_lab.jobs.workdir import JobFiles, write_json_atomic
 from lepton_lab.metering.ledger import current_user, job_tags
+from lepton_lab.notify.rules import store_rule
 from lepton_lab.store import Store
 from lepton_lab.store.secrets import seal
 
@@ -56,6 +57,7 @@ def create_job(
     message: str = "submitted",
     secrets: dict[str, Any] | None = None,
     user: str | None = None,
+    notify: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Snapshot the notebook into the job's folder and queue the job.
 
@@ -65,6 +67,8 @@ def create_job(
     values go into neither the folder (``request.json`` has no secrets) nor the row in clear.
     """
     stored_secrets = secrets if secrets is not None else secret_fields(state_dir, job.secrets)
+    # ``notify``: stored rules to take as they are (a schedule's); else the request's, sealed
+    stored_notify = notify if notify is not None else [store_rule(r, state_dir) for r in job.notify]
     job_id = new_id()
     user = user or current_user()
     files = JobFiles(private_dir(state_dir / "jobs", tighten=True) / job_id)
@@ -102,6 +106,7 @@ def create_job(
             **stored_secrets,
             schedule_id=schedule_id,
             user=user,
+            notify=stored_notify,
         )
     except BaseException:
         shutil.rmtree(files.root, ignore_errors=True)
@@ -150,6 +155,7 @@ def submit_scheduled(
         message=message,
         secrets=secrets,
         user=sched.get("user"),
+        notify=list(sched.get("notify") or []),
     )
 
 

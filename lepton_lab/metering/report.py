@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -181,21 +182,40 @@ def build(
         groups[key]  # every day of the window, empty ones too (a bar chart's x axis)
         day_start = _moment(key, "from", end=False)
         bounds.append((key, max(start, day_start), min(end, day_start + DAY)))
-    kind_col = _COL["kind"]
+    # the days' bounds ascend: a stored thing can only count on the days from the first that
+    # ends after it was born to the last that begins no later than it was deleted (the others
+    # would add nothing), found by bisection rather than by trying all of them
+    day_los = [lo for _key, lo, _hi in bounds]
+    day_his = [hi for _key, _lo, hi in bounds]
+    day_names: dict[int, str] = {}  # UTC day number -> its name, as day_of gives it
+    kind_col, started_col, deleted_col = _COL["kind"], _COL["started_at"], _COL["deleted_at"]
     for row in rows:
         if row[kind_col] == "storage":
             _add_storage(total, row, start, end)
             if group_by == "day":
-                for key, lo, hi in bounds:
+                first = bisect_right(day_his, row[started_col])
+                gone = row[deleted_col]
+                last = len(bounds) if gone is None else bisect_right(day_los, gone)
+                for key, lo, hi in bounds[first:last]:
                     _add_storage(groups[key], row, lo, hi)
             else:
                 for key in _keys(row, group_by):
                     _add_storage(groups[key], row, start, end)
             continue
         _add_work(total, row, end, now)
-        keys = [day_of(row[_COL["started_at"]])] if group_by == "day" else _keys(row, group_by)
-        for key in keys:
-            _add_work(groups[key], row, end, now)
+        if group_by == "day":
+            moment = row[started_col]
+            number = int(moment // DAY)
+            if 1e-3 < moment - number * DAY < DAY - 1e-3:
+                name = day_names.get(number)
+                if name is None:
+                    name = day_names[number] = day_of(moment)
+            else:  # near midnight: day_of rounds to microseconds; ask it
+                name = day_of(moment)
+            _add_work(groups[name], row, end, now)
+        else:
+            for key in _keys(row, group_by):
+                _add_work(groups[key], row, end, now)
     views = [{"key": key, **sums.view(prices)} for key, sums in groups.items()]
     if group_by == "day":
         views.sort(key=lambda v: v["key"])

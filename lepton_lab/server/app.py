@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Integer, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Integer, List, TraitError, Type, Unicode, default, validate
 
 from lepton_lab.cluster.manager import ClusterManager
 from lepton_lab.config import settings
@@ -28,6 +28,7 @@ from lepton_lab.services.deployments import DeploymentService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.lab import LabServices
 from lepton_lab.services.models import ModelService
+from lepton_lab.services.notifications import NotificationService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.services.usage import UsageService
@@ -116,6 +117,25 @@ class LeptonLab(ExtensionApp):
         "{'H100': 2.5, 'default': 1.0}, 'gb_month': 0.02}. A gpu_hour key matches GPU model "
         "names that contain it. Without prices, reports show units only.",
     )
+    notifications = List(
+        config=True,
+        help="The lab's notification rules, for every job (or the ones they choose): "
+        "[{'on': ['failed', 'timed_out'], 'channel': 'email', 'to': ['team@example.com'], "
+        "'tags': ['nightly']}, {'on': ['late'], 'after': '2h', 'channel': 'webhook', 'url': "
+        "'https://hooks.slack.com/...', 'kinds': ['schedule']}]. See docs/notifications.md.",
+    )
+    smtp = Dict(
+        config=True,
+        help="The SMTP server of email notifications: {'host', 'port', 'starttls', 'ssl', "
+        "'username', 'password_env' (the name of the environment variable holding the "
+        "password; never the password itself), 'sender'}.",
+    )
+    notify_in_lab = Bool(
+        True,
+        config=True,
+        help="Show a notification in the user's open labs when a job they started, or a run "
+        "a notebook started, ends.",
+    )
     retention = Dict(
         config=True,
         help="How long to keep job outputs, run checkpoints and model versions: {'jobs': "
@@ -149,6 +169,34 @@ class LeptonLab(ExtensionApp):
             parse_prices(proposal["value"])
         except ValueError as exc:
             raise TraitError(f"LeptonLab.prices: {exc}") from None
+        return proposal["value"]
+
+    @validate("notifications")
+    def _check_notifications(self, proposal: dict[str, Any]) -> list[Any]:
+        from lepton_lab.contract import RequestError, parse
+        from lepton_lab.contract.notifications import NotifyRule
+
+        for i, rule in enumerate(proposal["value"]):
+            try:
+                parse(NotifyRule, rule)
+            except RequestError as exc:
+                raise TraitError(f"LeptonLab.notifications[{i}]: {exc}") from None
+        return proposal["value"]
+
+    @validate("smtp")
+    def _check_smtp(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        known = {"host", "port", "starttls", "ssl", "username", "password_env", "sender"}
+        unknown = sorted(set(proposal["value"]) - known)
+        if unknown:
+            raise TraitError(
+                f"LeptonLab.smtp: unknown key(s) {', '.join(unknown)}; accepted: "
+                + ", ".join(sorted(known))
+                + (
+                    " (give the password's variable name as password_env)"
+                    if "password" in unknown
+                    else ""
+                )
+            )
         return proposal["value"]
 
     @validate("retention")
@@ -185,6 +233,17 @@ class LeptonLab(ExtensionApp):
             self._export(settings.ENV_PRICES, json.dumps(self.prices))
         if self.retention:
             self._export(settings.ENV_RETENTION, json.dumps(self.retention))
+        # the job service and kernels (their runs' messages) read these
+        if self.notifications:
+            self._export(settings.ENV_NOTIFICATIONS, json.dumps(self.notifications))
+        if self.smtp:
+            self._export(settings.ENV_SMTP, json.dumps(self.smtp))
+        if not self.notify_in_lab:
+            self._export("LEPTON_LAB_NOTIFY_IN_LAB", "0")
+        try:  # links in messages; the URL has no token (the reader logs in)
+            self._export(settings.ENV_SERVER_URL, self.serverapp.connection_url)
+        except Exception:  # noqa: BLE001 - no URL (yet): messages go without a link
+            pass
         try:
             self.store = open_store(self.database_url)  # upgrades an older schema in place
         except (StoreVersionError, StoreUnavailable) as exc:
@@ -256,6 +315,7 @@ class LeptonLab(ExtensionApp):
                 self.store, Path(self.state_dir), self.artifact_dir or None
             ),
             usage=UsageService(self.store, parse_prices(self.prices)),
+            notifications=NotificationService(self.store, Path(self.state_dir)),
             pool=ThreadPoolExecutor(max_workers=4, thread_name_prefix="lepton-api"),
             openapi=openapi_document,
         )

@@ -52,6 +52,7 @@ from lepton_lab.contract.models import (
     ModelVersion,
     VersionPatch,
 )
+from lepton_lab.contract.notifications import NotificationList, NotificationQuery
 from lepton_lab.contract.runs import (
     MetricsPage,
     MetricsQuery,
@@ -658,6 +659,26 @@ class UsageCSVHandler(LeptonHandler):
         self.finish(text, set_content_type="text/csv; charset=UTF-8")
 
 
+# -- notifications ---------------------------------------------------------------------------
+
+
+class NotificationsHandler(LeptonHandler):
+    @api(
+        Operation(
+            "listNotifications",
+            "The notification log, newest first (`since`: the ones after an id, oldest first; "
+            "`mine`: the caller's)",
+            NotificationList,
+            query=NotificationQuery,
+            errors=(400,),
+        )
+    )
+    async def get(self) -> None:
+        query = self.query(NotificationQuery)
+        user = self.usage_user()
+        self.reply(await self.call(self.services.notifications.list, query, user))
+
+
 class OpenAPIHandler(LeptonHandler):
     @api(
         Operation(
@@ -697,6 +718,7 @@ ROUTES: list[tuple[str, type[LeptonHandler]]] = [
     (f"{API}/deployments", DeploymentsHandler),
     (f"{API}/deployments/(?P<deployment_id>[^/]+)", DeploymentHandler),
     (f"{API}/deployments/(?P<deployment_id>[^/]+)/logs", DeploymentLogsHandler),
+    (f"{API}/notifications", NotificationsHandler),
     (f"{API}/usage", UsageHandler),
     (f"{API}/usage/csv", UsageCSVHandler),
     (f"{API}/openapi.json", OpenAPIHandler),

@@ -12,6 +12,7 @@ from lepton_lab.contract import Conflict, RequestError
 from lepton_lab.contract.base import Unavailable
 from lepton_lab.contract.cluster import ClusterStatus, Kernels, LabConfig, ScaleRequest
 from lepton_lab.jobs.plugins import describe_executors
+from lepton_lab.notify.channels import describe_channels
 
 LEPTON_KERNELS = (("lepton-cpu", "cpu"), ("lepton-gpu", "gpu"))
 
@@ -125,5 +126,6 @@ class ClusterService:
             version=__version__,
             default_executor=self.default_executor,
             executors=describe_executors(),
+            channels=describe_channels(),
             features=self.features(),
         )

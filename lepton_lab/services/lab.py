@@ -11,6 +11,7 @@ from lepton_lab.services.cluster import ClusterService
 from lepton_lab.services.deployments import DeploymentService
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.models import ModelService
+from lepton_lab.services.notifications import NotificationService
 from lepton_lab.services.runs import RunService
 from lepton_lab.services.schedules import ScheduleService
 from lepton_lab.services.usage import UsageService
@@ -28,6 +29,7 @@ class LabServices:
     models: ModelService
     deployments: DeploymentService
     usage: UsageService
+    notifications: NotificationService
     pool: ThreadPoolExecutor
     #: the OpenAPI document for a base URL (written from the routes, which import this)
     openapi: Callable[[str], dict[str, Any]]

@@ -21,6 +21,7 @@ from lepton_lab.jobs.spec import check_timing, job_request, resolve_job, schedul
 from lepton_lab.jobs.submission import new_id, new_schedule_fields, secret_fields
 from lepton_lab.jobs.submission import submit_scheduled as queue_scheduled
 from lepton_lab.metering.ledger import current_user
+from lepton_lab.notify.rules import store_rule
 from lepton_lab.services.jobs import JobService, relative_path
 from lepton_lab.store import UnknownSchedule
 
@@ -75,6 +76,7 @@ class ScheduleService:
             **secret_fields(self.state_dir, job.secrets),
             **new_schedule_fields(timing),
             user=user or current_user(),
+            notify=[store_rule(r, self.state_dir) for r in job.notify],
         )
         return self.view(record, with_upcoming=True)
 
@@ -99,7 +101,7 @@ class ScheduleService:
         job_keys = sent - set(TIMING_FIELDS)
         if job_keys:
             merged = job_request(current)
-            merged.update({k: getattr(patch, k) for k in job_keys})
+            merged.update({k: getattr(patch, k) for k in job_keys - {"notify"}})
             allow = patch.allow_unknown if "allow_unknown" in patch.model_fields_set else None
             merged["allow_unknown"] = allow if allow is not None else "parameters" not in sent
             job = resolve_job(
@@ -111,6 +113,8 @@ class ScheduleService:
             changes.update(schedule_fields(job))
             if "secrets" in sent:  # replaced whole ({} removes them); absent: kept as they are
                 changes.update(secret_fields(self.state_dir, job.secrets))
+            if "notify" in sent:  # replaced whole, as secrets are
+                changes["notify"] = [store_rule(r, self.state_dir) for r in patch.notify]
         timing_keys = sent & set(TIMING_FIELDS)
         if timing_keys:
             timing = ScheduleTiming.model_validate(

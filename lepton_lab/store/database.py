@@ -37,6 +37,7 @@ from lepton_lab.store.deployments import DeploymentQueries
 from lepton_lab.store.jobs import JobQueries
 from lepton_lab.store.migrations import sqlite_path, upgrade
 from lepton_lab.store.models import ModelQueries
+from lepton_lab.store.notifications import NotificationQueries
 from lepton_lab.store.schema import (
     FINAL_STATUSES,
     EventRow,
@@ -337,7 +338,9 @@ def _private_sqlite_file(path: Path) -> None:
     make_private(f"{path}-shm")
 
 
-class Store(RunQueries, JobQueries, ModelQueries, DeploymentQueries, UsageQueries):
+class Store(
+    RunQueries, JobQueries, ModelQueries, DeploymentQueries, UsageQueries, NotificationQueries
+):
     """Runs, jobs, schedules, leases and models: every query of the library, server and CLI, on one
     SQLAlchemy engine. Use :func:`open_store`, which keeps one per URL per process.
 

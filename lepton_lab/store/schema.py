@@ -156,6 +156,8 @@ class JobRow(Base):
     schedule_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     #: who submitted it (the Jupyter user; the OS user for the CLI): usage is theirs
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: notification rules (``lepton_lab.notify.rules``; webhook URLs sealed)
+    notify: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[float] = mapped_column(Float, default=0.0)
@@ -233,6 +235,8 @@ class ScheduleRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: who created it; the jobs it fires are theirs
     user: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: notification rules, also given to the jobs it fires
+    notify: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[float] = mapped_column(Float, default=time.time)
 
 
@@ -418,3 +422,48 @@ class UsageRecordRow(Base):
     #: storage: when retention (or a delete) removed the files; the record stays
     deleted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+
+
+class NotificationRow(Base):
+    """One message to send on one channel: written when its event happens (in the same
+    process, right after the job's or run's end is stored), sent by the process that holds
+    the dispatcher lease, retried with backoff, and kept as the log (``GET /notifications``).
+
+    ``key`` is unique: an event is queued once per rule however many processes see it.
+    ``target`` is what the channel needs (addresses; a webhook URL sealed with the state
+    directory's key, as job secrets are), ``display`` what views show of it.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        Index("ix_notifications_status_due", "status", "next_attempt_at"),
+        UniqueConstraint("key", name="uq_notifications_key"),
+    )
+    _private = ("target", "key", "claimed_by")
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(300))
+    event: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(64))
+    target: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    display: Mapped[str] = mapped_column(Text, default="")
+    subject_kind: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str] = mapped_column(String(64), index=True)
+    user: Mapped[str] = mapped_column(String(200), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=5)
+    next_attempt_at: Mapped[float] = mapped_column(Float, default=time.time)
+    #: the sender holding it while it sends (``claimed_until``: when another may take over)
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=time.time, index=True)
+    sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)

@@ -846,7 +846,24 @@ class RunDriver(threading.Thread):
             self.run_id, status, error.splitlines()[0] if error else status, rank=rank
         )
         self._record_usage()
+        self._notify(status)
 
+    def _notify(self, status: str) -> None:
+        """Queue the messages the run's end calls for: the lab's rules about runs, and a
+        toast in the lab when a notebook of the lab started it."""
+        import os
+
+        from lepton_lab.notify.delivery import NotifySettings
+        from lepton_lab.notify.events import run_ended
+
+        try:
+            settings = NotifySettings.load(state_dir())
+        except Exception as exc:  # noqa: BLE001 - a notification never fails the run
+            log.warning("Lepton Lab: no notifications for run %s: %s", self.run_id, exc)
+            return
+        settings.in_lab = settings.in_lab and bool(os.environ.get("JPY_SESSION_NAME"))
+        if settings.rules or settings.in_lab:
+            run_ended(self.store, self.run_id, status, settings)
     def _record_usage(self) -> None:
         """The run's usage record (its ranks' figures, every attempt) and its checkpoints'
         bytes, for the user, notebook and tags of the process that called ``ll.fit``."""

@@ -13,25 +13,18 @@ cluster); ``start(files, job)`` begins one attempt and returns an
 from __future__ import annotations
 
 import functools
-import logging
-from importlib.metadata import entry_points
 from typing import Any
 
-log = logging.getLogger("lepton_lab.jobs")
+from lepton_lab.config.plugins import load_group
 
 GROUP = "lepton_lab.executors"
 
 
 @functools.lru_cache(maxsize=1)
 def executor_classes() -> dict[str, type[Any]]:
-    """Installed executors by name. One that fails to load is logged and left out."""
-    found: dict[str, type[Any]] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: (e.name != "local", e.name)):
-        try:
-            found[ep.name] = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the lab
-            log.warning("Lepton Lab: executor %r (%s) failed to load: %s", ep.name, ep.value, exc)
-    return found
+    """Installed executors by name (``local`` first). One that fails to load is logged and
+    left out."""
+    return load_group(GROUP, "executor", first="local")
 
 
 def executor_names() -> tuple[str, ...]:

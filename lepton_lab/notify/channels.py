@@ -21,10 +21,10 @@ import re
 import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.config.plugins import load_group
 from lepton_lab.contract.base import RequestError
 
 log = logging.getLogger("lepton_lab.notify")
@@ -238,13 +238,7 @@ class JupyterLabChannel:
 @functools.lru_cache(maxsize=1)
 def channel_classes() -> dict[str, type[Any]]:
     """Installed channels by name. One that fails to load is logged and left out."""
-    found: dict[str, type[Any]] = {}
-    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
-        try:
-            found[ep.name] = ep.load()
-        except Exception as exc:  # noqa: BLE001 - a broken plug-in must not break the lab
-            log.warning("Lepton Lab: channel %r (%s) failed to load: %s", ep.name, ep.value, exc)
-    return found
+    return load_group(GROUP, "notification channel")
 
 
 def channel_names() -> tuple[str, ...]:

@@ -161,14 +161,17 @@ class LeptonLab(ExtensionApp):
             raise TraitError(f"LeptonLab.job_executor must be one of {', '.join(names)}")
         return proposal["value"]
 
-    @validate("prices")
-    def _check_prices(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from lepton_lab.metering.config import parse_prices
+    @validate("prices", "retention")
+    def _check_metering(self, proposal: dict[str, Any]) -> dict[str, Any]:
+        """Checked by the parsers the CLI and the services use, so all say the same."""
+        from lepton_lab.metering.config import parse_prices, parse_retention
 
+        name = proposal["trait"].name
+        check = parse_prices if name == "prices" else parse_retention
         try:
-            parse_prices(proposal["value"])
+            check(proposal["value"])
         except ValueError as exc:
-            raise TraitError(f"LeptonLab.prices: {exc}") from None
+            raise TraitError(f"LeptonLab.{name}: {exc}") from None
         return proposal["value"]
 
     @validate("notifications")
@@ -197,16 +200,6 @@ class LeptonLab(ExtensionApp):
                     else ""
                 )
             )
-        return proposal["value"]
-
-    @validate("retention")
-    def _check_retention(self, proposal: dict[str, Any]) -> dict[str, Any]:
-        from lepton_lab.metering.config import parse_retention
-
-        try:
-            parse_retention(proposal["value"])
-        except ValueError as exc:
-            raise TraitError(f"LeptonLab.retention: {exc}") from None
         return proposal["value"]
 
     @validate("job_concurrency")

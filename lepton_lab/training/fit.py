@@ -864,6 +864,7 @@ class RunDriver(threading.Thread):
         settings.in_lab = settings.in_lab and bool(os.environ.get("JPY_SESSION_NAME"))
         if settings.rules or settings.in_lab:
             run_ended(self.store, self.run_id, status, settings)
+
     def _record_usage(self) -> None:
         """The run's usage record (its ranks' figures, every attempt) and its checkpoints'
         bytes, for the user, notebook and tags of the process that called ``ll.fit``."""

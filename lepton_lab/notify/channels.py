@@ -131,9 +131,10 @@ class EmailChannel:
         email.set_content(body)
         html = message.get("html_path")
         if target.get("attach_html") and html and Path(html).is_file():
+            # as text with its charset: bytes under text/* carry none, and mail readers
+            # then show the notebook's non-ASCII characters as mojibake
             email.add_attachment(
-                Path(html).read_bytes(),
-                maintype="text",
+                Path(html).read_text(encoding="utf-8", errors="replace"),
                 subtype="html",
                 filename=Path(html).name,
             )

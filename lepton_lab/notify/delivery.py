@@ -124,6 +124,9 @@ class Sender:
         self.leading = threading.Event()
         self._stop = threading.Event()
         self._last_late = 0.0
+        #: when this sender last looked for ended jobs without messages (None: not since it
+        #: gained the lease, so the first look covers events.CATCH_UP)
+        self._caught_up_at: float | None = None
         self._thread = threading.Thread(target=self._loop, name="lepton-notify", daemon=True)
 
     def start(self) -> Sender:
@@ -139,13 +142,16 @@ class Sender:
 
         while not self._stop.wait(self.tick):
             if not self.leading.is_set():
+                self._caught_up_at = None
                 continue
             try:
                 now = time.monotonic()
                 if now - self._last_late >= LATE_EVERY:
                     self._last_late = now
                     check_late(self.store, self.settings)
-                    catch_up(self.store, self.settings)
+                    looked = time.time()
+                    catch_up(self.store, self.settings, since=self._caught_up_at)
+                    self._caught_up_at = looked
                 self.deliverer.step()
             except Exception as exc:  # noqa: BLE001 - the database is down: try again later
                 log.warning("Lepton Lab: notifications wait: %s", exc)

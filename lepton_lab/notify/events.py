@@ -18,7 +18,12 @@ JOB_EVENTS = ("completed", "failed", "timed_out")
 #: lines of a job's error that a message quotes (the failing cell and the exception)
 ERROR_LINES = 12
 #: the lab's own toast for what the user started, unless ``c.LeptonLab.notify_in_lab`` is off
-IN_LAB = {"on": ["completed", "failed", "timed_out"], "channel": "jupyterlab", "digest": "lab"}
+IN_LAB = {
+    "on": ["completed", "failed", "timed_out"],
+    "channel": "jupyterlab",
+    "digest": "lab",
+    "display": "JupyterLab",
+}
 
 
 def _duration(seconds: float | None) -> str:
@@ -286,12 +291,24 @@ def schedule_message(
 CATCH_UP = 3600.0
 
 
-def catch_up(store: Any, settings: Any, now: float | None = None) -> None:
+#: how far before the previous look a later look goes back (a job's end is stored, then its
+#: messages queued, within moments; this covers a slow database and clock steps)
+CATCH_UP_OVERLAP = 60.0
+
+
+def catch_up(
+    store: Any, settings: Any, now: float | None = None, since: float | None = None
+) -> None:
     """Queue the messages of jobs that ended in the last hour without them: a process killed
     between storing a job's end and queueing its messages (each is queued once by its key,
-    so the ones already queued are not queued again)."""
+    so the ones already queued are not queued again). ``since``: when the caller last
+    looked; only jobs ended after it (less CATCH_UP_OVERLAP) are looked at again, so the
+    sender does not re-read every job of the last hour each LATE_EVERY seconds."""
     now = time.time() if now is None else now
+    after = now - CATCH_UP
+    if since is not None:
+        after = max(after, since - CATCH_UP_OVERLAP)
     for status in JOB_EVENTS:
         for job in store.list_jobs(status, 100):
-            if (job.get("ended_at") or 0) >= now - CATCH_UP:
+            if (job.get("ended_at") or 0) >= after:
                 job_ended(store, job["id"], status, settings)

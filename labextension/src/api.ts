@@ -85,6 +85,16 @@ export type IDeploymentLogs = Schemas['DeploymentLogs'];
 export type IUsageReport = Schemas['UsageReport'];
 export type IUsageGroup = Schemas['UsageGroup'];
 export type IUsageFigures = Schemas['UsageFigures'];
+export type INotification = Schemas['Notification'];
+export type INotificationList = Schemas['NotificationList'];
+export type NotificationStatus = INotification['status'];
+/** A notification rule of a job or schedule (`notify: [...]`). */
+export type INotifyRule = Schemas['NotifyRule'];
+export type NotifyEvent = INotifyRule['on'][number];
+/** `GET notifications`' query. */
+export type INotificationQuery = NonNullable<
+  operations['listNotifications']['parameters']['query']
+>;
 /** The query of `GET usage` and `usage/csv`: `from`, `to` (dates, `to` inclusive), `group_by`. */
 export type IUsageQuery = NonNullable<
   operations['getUsage']['parameters']['query']
@@ -478,10 +488,28 @@ export class LeptonClient {
   usageCsvUrl(query: IUsageQuery = {}): string {
     return this.downloadUrl('usage/csv', usageParams(query));
   }
+  // ---- notifications
+
+  /**
+   * `GET notifications?status=&channel=&since=&mine=&limit=`: the log, newest
+   * first; with `since`, the rows after that id, oldest first.
+   */
+  async listNotifications(
+    query: INotificationQuery = {}
+  ): Promise<INotificationList> {
+    const params = new URLSearchParams(usageParams(query)).toString();
+    const answer = await this.request<INotificationList>(
+      `notifications${params ? `?${params}` : ''}`
+    );
+    return {
+      notifications: answer?.notifications ?? [],
+      last_id: answer?.last_id ?? 0
+    };
+  }
 }
 
-/** The set fields of a usage query, as query parameters. */
-function usageParams(query: IUsageQuery): { [key: string]: string } {
+/** The set fields of a query, as query parameters. */
+function usageParams(query: object): { [key: string]: string } {
   const params: { [key: string]: string } = {};
   for (const [key, value] of Object.entries(query)) {
     if (value !== undefined && value !== null && value !== '') {

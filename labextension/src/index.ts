@@ -11,6 +11,8 @@
  * - CPU/GPU kernel switch in every notebook toolbar (kernelswitch.ts)
  * - "CPU notebook" / "GPU notebook" launcher cards and palette entries (launcher.ts)
  * - "Run as job" in every notebook toolbar and two palette commands (jobdialog.ts)
+ * - toasts of the user's jobs and runs as they end, with an Open action, and the
+ *   `?lepton-job=<id>` / `?lepton-run=<id>` links of emails and webhooks (notifications.ts)
  */
 import {
   ILayoutRestorer,
@@ -39,6 +41,7 @@ import { KernelSwitchExtension } from './kernelswitch';
 import { addNotebookCommands, CATEGORY, CommandIDs } from './launcher';
 import { DEFAULT_REFRESH_MS, LeptonModels } from './models';
 import { ModelView } from './modelview';
+import { ISubject, NotificationToasts, subjectFromUrl } from './notifications';
 import { RunView } from './runs';
 import { LeptonSidebar } from './sidebar';
 
@@ -382,6 +385,30 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     palette?.addItem({ command: JobCommandIDs.runAsJob, category: CATEGORY });
     palette?.addItem({ command: JobCommandIDs.schedule, category: CATEGORY });
+
+    // 8. Notifications: a toast when a job or run of this user ends (Open opens
+    //    it), and the links of emails and webhooks (`/lab?lepton-job=<id>`).
+    const openSubject = (subject: ISubject) => {
+      if (subject.kind === 'job') {
+        openJob(subject.id);
+      } else if (subject.kind === 'run') {
+        openRun(subject.id);
+      } else {
+        shell.activateById(sidebarId);
+        sidebar?.schedules.node.scrollIntoView({ block: 'nearest' });
+      }
+    };
+    const linked = subjectFromUrl(window.location.search);
+    const toasts = new NotificationToasts({
+      client: models.client,
+      open: openSubject
+    });
+    void app.restored.then(() => {
+      toasts.start();
+      if (linked) {
+        openSubject(linked);
+      }
+    });
   }
 };
 

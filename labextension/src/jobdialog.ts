@@ -31,6 +31,11 @@
  *         button.lepton-job-secret-remove  removes the row
  *         .lepton-job-secret-error         why the name is refused (hidden when fine)
  *       button.lepton-job-secret-add   adds a row
+ *     .lepton-job-notify               the Notify section (hidden when the server has no channels):
+ *       input.lepton-job-notify-event    checkboxes, value=failed|timed_out|completed|late
+ *       input.lepton-job-notify-after    how long before "late" (e.g. 2h; shown while late is checked)
+ *       select.lepton-job-notify-channel the channels of `GET config` (email, webhook; not jupyterlab)
+ *       input.lepton-job-notify-target   email: addresses, comma-separated; webhook: the URL
  *     .lepton-job-form-error           the error of the last submission
  *   .jp-Dialog-button.jp-mod-accept    "Run" or "Schedule"
  */
@@ -46,6 +51,8 @@ import {
   IExecutorInfo,
   IJob,
   IJobRequest,
+  INotifyRule,
+  NotifyEvent,
   ISchedule,
   IScheduleRequest
 } from './api';
@@ -182,6 +189,111 @@ export function parseSecrets(
   return body;
 }
 
+/** The events a rule can be on, in the form's order, with their labels. */
+export const NOTIFY_EVENTS: ReadonlyArray<{
+  event: NotifyEvent;
+  label: string;
+}> = [
+  { event: 'failed', label: 'Failed' },
+  { event: 'timed_out', label: 'Timed out' },
+  { event: 'completed', label: 'Completed' },
+  { event: 'late', label: 'Late' }
+];
+
+/** The channels the dialog offers: all but the lab's own toasts (those come anyway). */
+export function notifyChannels(
+  channels: ReadonlyArray<IExecutorInfo> | null | undefined
+): IExecutorInfo[] {
+  return (channels ?? []).filter(c => c && c.name && c.name !== 'jupyterlab');
+}
+
+/** The Notify part of the form, as typed. */
+export interface INotifyFields {
+  /** The checked events. */
+  events: ReadonlyArray<NotifyEvent>;
+  /** "late": how long (e.g. `2h`). */
+  after: string;
+  /** The chosen channel (`email`, `webhook`, ...). */
+  channel: string;
+  /** Email: addresses, comma-separated; webhook: the URL. */
+  target: string;
+}
+
+const EMAIL = /^[^\s@,;<>]+@[^\s@,;<>]+$/;
+const HTTP_URL = /^https?:\/\/[^\s/]+/i;
+
+/** Refused Notify fields (the message says which and why). */
+export class NotifyError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotifyError';
+  }
+}
+
+/**
+ * The Notify part as the request's `notify` (`undefined` when no event is
+ * checked and no target typed). Throws a `NotifyError` when the fields do not
+ * make a rule: no event, no channel, no target, a bad address or URL, "late"
+ * without a duration. The server checks the rule again (a 400 otherwise).
+ */
+export function parseNotify(fields: INotifyFields): INotifyRule[] | undefined {
+  const events = NOTIFY_EVENTS.map(e => e.event).filter(e =>
+    fields.events.includes(e)
+  );
+  const target = fields.target.trim();
+  if (!events.length) {
+    if (target) {
+      throw new NotifyError(
+        'Notify: choose when (failed, timed out, completed or late)'
+      );
+    }
+    return undefined;
+  }
+  const channel = fields.channel.trim();
+  if (!channel) {
+    throw new NotifyError('Notify: choose a channel');
+  }
+  const rule: INotifyRule = { on: events, channel };
+  if (events.includes('late')) {
+    const after = fields.after.trim();
+    if (!after) {
+      throw new NotifyError(
+        'Notify: "late" needs a duration after which it is late, e.g. 30m, 2h or 1d'
+      );
+    }
+    rule.after = after;
+  }
+  if (channel === 'email') {
+    const addresses = target.split(/[,;\s]+/).filter(Boolean);
+    if (!addresses.length) {
+      throw new NotifyError('Notify: email needs at least one address');
+    }
+    const bad = addresses.find(a => !EMAIL.test(a));
+    if (bad !== undefined) {
+      throw new NotifyError(`Notify: not an email address: ${bad}`);
+    }
+    rule.to = addresses;
+  } else if (channel === 'webhook') {
+    if (!target) {
+      throw new NotifyError('Notify: a webhook needs its URL');
+    }
+    if (!HTTP_URL.test(target)) {
+      throw new NotifyError(
+        'Notify: a webhook URL starts with http:// or https://'
+      );
+    }
+    rule.url = target;
+  } else if (target) {
+    // another channel's plug-in: a URL or addresses, as it takes them
+    if (HTTP_URL.test(target)) {
+      rule.url = target;
+    } else {
+      rule.to = target.split(/[,;\s]+/).filter(Boolean);
+    }
+  }
+  return [rule];
+}
+
 /** The form's fields, parsed; throws an Error with a readable message. */
 export function parseJobForm(
   path: string,
@@ -196,6 +308,8 @@ export function parseJobForm(
     executor?: string;
     /** The Secrets rows; blank rows are skipped. */
     secrets?: ReadonlyArray<ISecretField>;
+    /** The Notify part; nothing checked: no rule. */
+    notify?: INotifyFields;
   }
 ):
   | { kind: 'job'; body: IJobRequest }
@@ -243,6 +357,10 @@ export function parseJobForm(
   const secrets = parseSecrets(fields.secrets ?? []);
   if (secrets) {
     body.secrets = secrets;
+  }
+  const notify = fields.notify ? parseNotify(fields.notify) : undefined;
+  if (notify) {
+    body.notify = notify;
   }
   if (!fields.schedule) {
     return { kind: 'job', body };
@@ -371,6 +489,64 @@ export class JobForm
     secrets.append(secretsHead, this._secretList, this._addSecret);
     node.appendChild(secrets);
 
+    // Notify: when, where and whom (the server's channels, `GET config`)
+    this._notify = el('div', 'lepton-JobForm-notify lepton-job-notify');
+    const notifyHead = el('div', 'lepton-JobForm-secretsHead');
+    notifyHead.append(
+      el('span', 'lepton-JobForm-label', 'Notify'),
+      el(
+        'span',
+        'lepton-JobForm-hint',
+        'A message when the job ends this way (a toast in this lab comes anyway)'
+      )
+    );
+    const events = el('div', 'lepton-JobForm-row lepton-JobForm-notifyEvents');
+    for (const { event, label } of NOTIFY_EVENTS) {
+      const box = el('label', 'lepton-JobForm-check');
+      const input = el('input', 'lepton-job-notify-event');
+      input.type = 'checkbox';
+      input.value = event;
+      input.addEventListener('change', () => this._syncNotify());
+      box.append(input, document.createTextNode(` ${label}`));
+      events.appendChild(box);
+      this._notifyEvents.push(input);
+    }
+    const notifyRow = el('div', 'lepton-JobForm-row');
+    this._notifyAfter = el('input', 'jp-mod-styled lepton-job-notify-after');
+    this._notifyAfter.type = 'text';
+    this._notifyAfter.placeholder = '2h';
+    this._notifyAfter.spellcheck = false;
+    this._notifyAfterField = field(
+      notifyRow,
+      'Late after',
+      this._notifyAfter,
+      '30m, 2h, 1d'
+    );
+    this._notifyChannel = el(
+      'select',
+      'jp-mod-styled lepton-job-notify-channel'
+    );
+    this._notifyChannel.addEventListener('change', () => this._syncNotify());
+    field(notifyRow, 'Channel', this._notifyChannel);
+    this._notifyTarget = el('input', 'jp-mod-styled lepton-job-notify-target');
+    this._notifyTarget.type = 'text';
+    this._notifyTarget.spellcheck = false;
+    this._notifyTarget.autocomplete = 'off';
+    this._notifyTargetField = field(notifyRow, 'To', this._notifyTarget);
+    this._notify.append(notifyHead, events, notifyRow);
+    this._notify.hidden = true;
+    node.appendChild(this._notify);
+    void models.client
+      .getConfig()
+      .then(config => {
+        if (!this.isDisposed) {
+          this.setChannels(config?.channels ?? []);
+        }
+      })
+      .catch(() => {
+        // an older server without channels: no Notify part
+      });
+
     const toggle = document.createElement('label');
     toggle.className = 'lepton-JobForm-check';
     this._schedule = document.createElement('input');
@@ -411,6 +587,40 @@ export class JobForm
 
     this._schedule.addEventListener('change', () => this._sync());
     this._sync();
+  }
+
+  /** The channels offered in the Notify part (`jupyterlab` left out); none hides it. */
+  setChannels(channels: ReadonlyArray<IExecutorInfo>): void {
+    const offered = notifyChannels(channels);
+    const previous = this._notifyChannel.value;
+    this._notifyChannel.replaceChildren();
+    for (const channel of offered) {
+      const option = document.createElement('option');
+      option.value = channel.name;
+      option.textContent = channel.name;
+      option.title = channel.description;
+      this._notifyChannel.appendChild(option);
+    }
+    if (offered.some(c => c.name === previous)) {
+      this._notifyChannel.value = previous;
+    }
+    this._notify.hidden = offered.length === 0;
+    this._syncNotify();
+  }
+
+  /** The Notify part as typed (empty while it is hidden). */
+  get notifyFields(): INotifyFields {
+    if (this._notify.hidden) {
+      return { events: [], after: '', channel: '', target: '' };
+    }
+    return {
+      events: this._notifyEvents
+        .filter(input => input.checked)
+        .map(input => input.value as NotifyEvent),
+      after: this._notifyAfter.value,
+      channel: this._notifyChannel.value,
+      target: this._notifyTarget.value
+    };
   }
 
   /** Whether the form makes a schedule (rather than one job). */
@@ -515,7 +725,8 @@ export class JobForm
         cron: this._cron.value,
         timezone: this._timezone.value,
         executor: this._executor.value,
-        secrets: this._secretRows.map(secretField)
+        secrets: this._secretRows.map(secretField),
+        notify: this.notifyFields
       });
     } catch (error) {
       this.showError(error);
@@ -625,6 +836,32 @@ export class JobForm
     }
   }
 
+  /** Show "Late after" only while late is checked; the target's hint follows the channel. */
+  private _syncNotify(): void {
+    const late = this._notifyEvents.some(
+      input => input.value === 'late' && input.checked
+    );
+    this._notifyAfterField.hidden = !late;
+    const channel = this._notifyChannel.value;
+    const label = this._notifyTargetField.querySelector(
+      '.lepton-JobForm-label'
+    );
+    if (channel === 'webhook') {
+      this._notifyTarget.placeholder = 'https://hooks.slack.com/services/...';
+      this._notifyTarget.type = 'url';
+      if (label) {
+        label.textContent = 'URL';
+      }
+    } else {
+      this._notifyTarget.placeholder =
+        channel === 'email' ? 'ann@example.com, bob@example.com' : '';
+      this._notifyTarget.type = 'text';
+      if (label) {
+        label.textContent = channel === 'email' ? 'To (comma-separated)' : 'To';
+      }
+    }
+  }
+
   private _removeSecret(row: ISecretRow): void {
     row.value.value = '';
     row.node.remove();
@@ -692,6 +929,13 @@ export class JobForm
   private _addSecret: HTMLButtonElement;
   private _secretRows: ISecretRow[] = [];
   private _secretsRefused = false;
+  private _notify: HTMLElement;
+  private _notifyEvents: HTMLInputElement[] = [];
+  private _notifyAfter: HTMLInputElement;
+  private _notifyAfterField: HTMLElement;
+  private _notifyChannel: HTMLSelectElement;
+  private _notifyTarget: HTMLInputElement;
+  private _notifyTargetField: HTMLElement;
   private _result: JobDialogResult | null = null;
 }
 

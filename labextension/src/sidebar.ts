@@ -9,7 +9,8 @@
  *   .lepton-refresh                  refresh now
  *   sections: cluster.ts (.lepton-cluster), runs.ts (.lepton-runs), jobs.ts (.lepton-jobs, .lepton-schedules),
  *             modelsection.ts (.lepton-models), deploymentsection.ts (.lepton-deployments),
- *             usagesection.ts (.lepton-usage)
+ *             usagesection.ts (.lepton-usage), notifications.ts (.lepton-notifications: failed deliveries,
+ *             hidden while there are none)
  */
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
@@ -22,6 +23,10 @@ import { leptonIcon } from './icon';
 import { JobsSection, SchedulesSection } from './jobs';
 import { LeptonModels } from './models';
 import { ModelsSection } from './modelsection';
+import {
+  FailedNotificationsModel,
+  FailedNotificationsSection
+} from './notifications';
 import { RunsSection } from './runs';
 import { el } from './section';
 import { UsageModel, UsageSection } from './usagesection';
@@ -85,6 +90,12 @@ export class LeptonSidebar extends Panel {
       openModel: openRef
     });
     this.schedules = new SchedulesSection(models.schedules);
+    // deliveries that failed: its own (slower) model, standing by while the panel is hidden
+    this.failedModel = new FailedNotificationsModel({
+      client: models.client,
+      standby: () => !this.isVisible
+    });
+    this.failed = new FailedNotificationsSection({ model: this.failedModel });
     this.registry = new ModelsSection({
       model: models.registry,
       openModel: options.openModel
@@ -104,6 +115,7 @@ export class LeptonSidebar extends Panel {
       this.runs,
       this.jobs,
       this.schedules,
+      this.failed,
       this.registry,
       this.deployments,
       this.usage
@@ -118,6 +130,9 @@ export class LeptonSidebar extends Panel {
   readonly runs: RunsSection;
   readonly jobs: JobsSection;
   readonly schedules: SchedulesSection;
+  /** Failed notification deliveries (hidden while there are none). */
+  readonly failed: FailedNotificationsSection;
+  readonly failedModel: FailedNotificationsModel;
   readonly registry: ModelsSection;
   readonly deployments: DeploymentsSection;
   readonly usage: UsageSection;
@@ -127,7 +142,11 @@ export class LeptonSidebar extends Panel {
   /** Read every section's model now. */
   async refresh(): Promise<void> {
     if (!this.isDisposed) {
-      await Promise.all([this.models.refresh(), this.usageModel.refresh()]);
+      await Promise.all([
+        this.models.refresh(),
+        this.usageModel.refresh(),
+        this.failedModel.refresh()
+      ]);
     }
   }
 
@@ -137,12 +156,14 @@ export class LeptonSidebar extends Panel {
     }
     super.dispose();
     this.usageModel.dispose();
+    this.failedModel.dispose();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     this.models.start();
     this.usageModel.start();
+    this.failedModel.start();
     if (this.isVisible) {
       void this.refresh();
     }

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lepton_lab.cli.notify import add_notify_option, parse_specs
 from lepton_lab.jobs.workdir import JobFiles
 from lepton_lab.services.jobs import JobService
 from lepton_lab.services.schedules import ScheduleService
@@ -104,6 +105,7 @@ def _add_job_options(p: argparse.ArgumentParser) -> None:
         "when it is not set; never from the command line. Stored encrypted, redacted from "
         "the job's log and output",
     )
+    add_notify_option(p)
 
 
 def _job_body(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,6 +119,8 @@ def _job_body(args: argparse.Namespace) -> dict[str, Any]:
         body["output_formats"] = ["ipynb", "html"]
     if args.allow_unknown:
         body["allow_unknown"] = True
+    if args.notify:  # checked here: a bad SPEC stores nothing
+        body["notify"] = parse_specs(args.notify)
     if args.secret:
         body["secrets"] = read_secrets(args.secret)
     return body

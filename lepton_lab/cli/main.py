@@ -61,10 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.set_defaults(func=cmd_cluster_status)
 
-    from lepton_lab.cli import jobs, models, serving, usage
+    from lepton_lab.cli import jobs, models, notify, serving, usage
 
     jobs.register(sub)
     models.register(sub)
+    notify.register(sub)
     serving.register(sub)
     usage.register(sub)
     return parser

@@ -110,9 +110,15 @@ def submit(
     kernel: str | None = None,
     retries: int = 0,
     timeout: float | None = None,
+    notify: list[dict[str, Any]] | None = None,
     **options: Any,
 ) -> Job:
     """Queue a notebook for execution with papermill; returns its :class:`Job`.
+
+    ``notify``: notification rules, e.g. ``[{"on": ["failed", "timed_out"], "channel":
+    "email", "to": ["ann@example.com"]}, {"on": ["late"], "after": "2h", "channel":
+    "webhook", "url": "https://hooks.slack.com/..."}]`` (docs/notifications.md); a webhook URL
+    is stored encrypted.
 
     ``options``: ``name``, ``cwd``, ``retry_backoff``, ``tags``, ``output_formats``
     (``["ipynb", "html"]``), ``executor`` (``"local"`` or ``"dask"``), ``allow_unknown``,
@@ -122,6 +128,8 @@ def submit(
     """
     body: dict[str, Any] = {"path": str(path), "parameters": parameters or {}, **options}
     body.update(retries=retries, timeout=timeout)
+    if notify is not None:
+        body["notify"] = list(notify)
     if kernel is not None:
         body["kernel"] = kernel
     store = _store()
@@ -177,6 +185,7 @@ def schedule(
     cron: str,
     timezone: str = "UTC",
     parameters: dict[str, Any] | None = None,
+    notify: list[dict[str, Any]] | None = None,
     **options: Any,
 ) -> Schedule:
     """Run a notebook on a cron schedule (croniter syntax; 6 fields put seconds last).
@@ -185,14 +194,20 @@ def schedule(
     (``"once"``/``"none"``), ``active``, ``timeout``, ``retries``, ``tags``,
     ``output_formats``, ``executor``, ``allow_unknown``, ``cwd``, ``secrets`` (given to every
     job it fires, as with :func:`submit`).
+
+    ``notify``: notification rules, as for :func:`submit`; each job the schedule fires gets
+    them, and a ``late`` rule also tells when the schedule itself has not fired ``after``
+    its time (paused, or no lab running).
     """
-    body = {
+    body: dict[str, Any] = {
         "path": str(path),
         "cron": cron,
         "timezone": timezone,
         "parameters": parameters or {},
         **options,
     }
+    if notify is not None:
+        body["notify"] = list(notify)
     store = _store()
     created = _schedules(store).create(body)
     ensure_dispatcher(store)

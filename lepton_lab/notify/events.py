@@ -125,6 +125,7 @@ def enqueue(
     subject_kind: str,
     subject_id: str,
     user: str,
+    max_attempts: int | None = None,
 ) -> int | None:
     """Queue one message for one rule; None when it was queued before."""
     html = message.pop("html_path", None)
@@ -142,6 +143,7 @@ def enqueue(
         user=user,
         title=message["title"],
         message=message,
+        **({"max_attempts": max_attempts} if max_attempts else {}),
     )
 
 
@@ -235,7 +237,9 @@ def check_late(store: Any, settings: Any, now: float | None = None) -> int:
             if (sched.get("last_fired_at") or 0) >= due:
                 continue
             message = schedule_message(sched, due, after, settings.lab_url)
-            key = f"schedule:{sched['id']}:late:{due:.0f}"
+            # once per lateness: until the schedule fires again (a paused every-minute
+            # schedule is one message, not one a minute)
+            key = f"schedule:{sched['id']}:late:{sched.get('last_fired_at') or 'never'}"
             if enqueue(store, rule, key, message, "schedule", sched["id"], sched.get("user") or ""):
                 queued += 1
     return queued

@@ -54,7 +54,8 @@ class NotificationService:
             "record": {"sent_at": time.time()},
         }
         key = f"test:{uuid.uuid4().hex}"
-        row_id = enqueue(self.store, stored, key, message, "test", key[5:17], user)
+        # one attempt: a test says now whether the channel works, and is not retried later
+        row_id = enqueue(self.store, stored, key, message, "test", key[5:17], user, 1)
         holder = f"test-{uuid.uuid4().hex[:8]}"
         deliverer = Deliverer(self.store, holder, settings)
         row = self.store.claim_notification(row_id, holder, 60)

@@ -191,7 +191,7 @@ def test_notify_test_sends_now_or_says_why_not_and_list_shows_the_log(
     assert len(lines) == 4  # the header and three messages (the refused ones were never queued)
     assert "sent" in lines[3] and "ann@example.com" not in lines[3]  # newest first
     assert "ann@example.com" in lines[2] and "sent" in lines[2]
-    assert "pending" in lines[1] and "(the webhook answered HTTP 503)" in lines[1]
+    assert "failed" in lines[1] and "(the webhook answered HTTP 503)" in lines[1]
     assert "SECRET" not in listed.stdout
 
     as_json = cli("notify", "list", "--json", "--status", "sent")

@@ -72,10 +72,16 @@ def test_a_paused_schedule_past_its_window_notifies_once(
     )
     assert body["link"] == f"{LAB_URL.rstrip('/')}/lab?lepton-schedule={paused.id}"
     assert body["record"]["id"] == paused.id and "notify" not in body["record"]
-    # checked again (as the sender does every few seconds): still one message, sent once
+    # checked again (as the sender does every few seconds), also after it has missed more
+    # fire times: still one message, sent once, until the schedule fires again
     assert check_late(store, settings, now=now + 25) == 0
-    assert deliverer.step() == 0
-    assert len(webhook_server.hits["/late-schedule/SECRET"]) == 1
+    store.update_schedule(fired.id, last_fired_at=now + 590)  # the other keeps firing
+    for dt in (125, 600):
+        check_late(store, settings, now=now + dt)
+    assert [r["subject_id"] for r in late_rows(store, "schedule")] == [paused.id]
+    store.update_schedule(paused.id, last_fired_at=now + 630)  # resumed, fired, paused again
+    store.update_schedule(fired.id, last_fired_at=now + 699)
+    assert check_late(store, settings, now=now + 700) == 1  # late again: a new message
 
 
 def test_a_lab_rule_on_schedules_is_late_once_too_and_ignores_other_kinds(

@@ -237,7 +237,8 @@ export class ConfigModel extends OnceModel<ILabConfig> {
           ? config.default_executor
           : executors[0].name,
         executors,
-        features: config.features ?? {}
+        features: config.features ?? {},
+        channels: config.channels ?? []
       };
     } catch (error) {
       if (error instanceof LeptonApiError && error.status === 404) {

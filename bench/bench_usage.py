@@ -104,7 +104,13 @@ def bench_jobs(work: Path, args: argparse.Namespace) -> None:
         status = store.get_job(job_id, details=False)["status"]
         if status != "completed":
             raise SystemExit(f"job {job_id} ended {status}")
-        [record] = store.usage_records(kind="job", subject_prefix=f"{job_id}#")
+        # the supervisor writes the usage record just after the job's end
+        deadline = time.monotonic() + 10
+        while not (records := store.usage_records(kind="job", subject_prefix=f"{job_id}#")):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {job_id} has no usage record")
+            time.sleep(0.02)
+        [record] = records
         sampled = record["peak_memory"] > 0  # only the sampling thread sees memory
         return wall, record["cpu_seconds"], sampled
 

@@ -135,7 +135,8 @@ class Sender:
 
     def close(self, timeout: float = 15) -> None:
         self._stop.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():  # a dispatcher closed without being started has none
+            self._thread.join(timeout)
 
     def _loop(self) -> None:
         from lepton_lab.notify.events import catch_up, check_late

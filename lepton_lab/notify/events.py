@@ -41,6 +41,30 @@ def _link(kind: str, subject_id: str, lab_url: str | None) -> str | None:
     return f"{lab_url.rstrip('/')}/lab?lepton-{kind}={subject_id}"
 
 
+def _message(
+    kind: str,
+    subject_id: str,
+    headline: str,
+    event: str,
+    status: str | None,
+    lines: list[str],
+    record: dict[str, Any],
+    lab_url: str | None,
+    html_path: str | None = None,
+) -> dict[str, Any]:
+    """What every channel gets: the title, the text, the link and the record."""
+    return {
+        "kind": kind,
+        "event": event,
+        "status": status,
+        "text": "\n".join(lines),
+        "link": _link(kind, subject_id, lab_url),
+        "record": record,
+        "html_path": html_path,
+        "title": f"[Lepton Lab] {kind} {headline}",
+    }
+
+
 def job_record(job: dict[str, Any]) -> dict[str, Any]:
     """The job as a message carries it: no rules (their sealed secrets), no paths of this
     machine's private folders."""
@@ -81,16 +105,17 @@ def job_message(job: dict[str, Any], event: str, lab_url: str | None) -> dict[st
     if metrics:
         lines.append("Metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(metrics.items())))
     html = Path(job.get("output_dir") or "/nonexistent") / "output.html"
-    return {
-        "kind": "job",
-        "event": event,
-        "status": job.get("status"),
-        "text": "\n".join(lines),
-        "link": _link("job", job["id"], lab_url),
-        "record": job_record(job),
-        "html_path": str(html) if html.is_file() else None,
-        "title": f"[Lepton Lab] job {name} {event.replace('_', ' ')}",
-    }
+    return _message(
+        "job",
+        job["id"],
+        f"{name} {event.replace('_', ' ')}",
+        event,
+        job.get("status"),
+        lines,
+        job_record(job),
+        lab_url,
+        str(html) if html.is_file() else None,
+    )
 
 
 def run_message(run: dict[str, Any], event: str, lab_url: str | None) -> dict[str, Any]:
@@ -105,16 +130,16 @@ def run_message(run: dict[str, Any], event: str, lab_url: str | None) -> dict[st
         lines.append("Error:")
         lines += [f"    {line}" for line in run["error"].strip().splitlines()[:ERROR_LINES]]
     record = {k: v for k, v in run.items() if k not in ("events", "usage")}
-    return {
-        "kind": "run",
-        "event": event,
-        "status": run.get("status"),
-        "text": "\n".join(lines),
-        "link": _link("run", run["id"], lab_url),
-        "record": record,
-        "html_path": None,
-        "title": f"[Lepton Lab] run {name} {event.replace('_', ' ')}",
-    }
+    return _message(
+        "run",
+        run["id"],
+        f"{name} {event.replace('_', ' ')}",
+        event,
+        run.get("status"),
+        lines,
+        record,
+        lab_url,
+    )
 
 
 def enqueue(
@@ -279,16 +304,9 @@ def schedule_message(
         + ".",
     ]
     record = {k: v for k, v in sched.items() if k not in ("notify", "secrets")}
-    return {
-        "kind": "schedule",
-        "event": "late",
-        "status": state,
-        "text": "\n".join(lines),
-        "link": _link("schedule", sched["id"], lab_url),
-        "record": record,
-        "html_path": None,
-        "title": f"[Lepton Lab] schedule {name} is late",
-    }
+    return _message(
+        "schedule", sched["id"], f"{name} is late", "late", state, lines, record, lab_url
+    )
 
 
 #: how far back the sender looks for ended jobs whose messages were never queued

@@ -135,8 +135,10 @@ class LabServer:
                     )
                     continue
                 raise RuntimeError(f"jupyter exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(OSError):  # not listening yet
-                status, _ = self.request("GET", "api/status")
+            # not listening yet; a short timeout, since a port that another process holds
+            # can accept the connection and never answer (the port-taken test waited 60 s)
+            with contextlib.suppress(OSError):
+                status, _ = self.request("GET", "api/status", timeout=5)
                 if status == 200:
                     self.up_at = time.monotonic()
                     return self

@@ -50,7 +50,7 @@ postgres-deps:
 	  else echo "store tests need PostgreSQL: sudo apt-get install -y postgresql"; exit 1; fi; }
 
 # Wheels for bench/gpu_check.py on a GPU machine with Python 3.12 and torch with CUDA but no
-# package index (docs/gpu.md): what the check needs from PyPI, less torch, cuda-bindings and the
+# package index (docs/decisions/gpu.md): what the check needs from PyPI, less torch, cuda-bindings and the
 # large packages that machine already has, into .whl/ (< 64 MiB). Copy the repository with .whl/
 # there (with the workplace's device tool: carry [".whl"]), then run in its root, in one command:
 #   python3 bench/gpu_check.py --wheels .whl

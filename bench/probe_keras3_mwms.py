@@ -3,10 +3,10 @@
 Run:  .venv/bin/python bench/probe_keras3_mwms.py     (about 20 s)
 
 Why it exists: TensorFlow-backend runs use tf_keras (``TF_USE_LEGACY_KERAS=1``) because Keras 3's
-``fit`` failed under MWMS (keras-team/keras#20585; docs/tensorflow.md). This starts two processes
-with ``TF_CONFIG``, as a TensorFlow user would, runs Keras 3 (TF backend) and then tf_keras on
-the same small problem, and prints one line per Keras: ``works`` or the error's last line.
-When Keras 3 shows ``works``, the ranks could move to Keras 3.
+``fit`` failed under MWMS (keras-team/keras#20585; docs/guide/tensorflow.md). This starts two
+processes with ``TF_CONFIG``, as a TensorFlow user would, runs Keras 3 (TF backend) and then
+tf_keras on the same small problem, and prints one line per Keras: ``works`` or the error's last
+line. When Keras 3 shows ``works``, the ranks could move to Keras 3.
 """
 
 from __future__ import annotations

@@ -419,7 +419,7 @@ def register(sub: Any) -> None:
         "deploy-manifest",
         help="write a KServe InferenceService (YAML) that serves a version on a cluster",
         description="Write a KServe InferenceService for a registered version (to stdout, or "
-        "-o FILE); kubectl apply -f is yours to run. See docs/kserve.md.",
+        "-o FILE); kubectl apply -f is yours to run. See docs/guide/kserve.md.",
     )
     deploy.add_argument("ref", metavar="NAME[@VERSION]", help=f"VERSION: {VERSION_HELP}")
     deploy.add_argument("--target", required=True, choices=["kserve"], help="the platform")

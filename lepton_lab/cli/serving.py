@@ -57,7 +57,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(
             f"lepton-lab: warning: listening on {args.host}: the endpoint has no authentication "
-            "of its own; anyone who reaches this port can call the model (docs/serving.md)",
+            "of its own; anyone who reaches this port can call the model (docs/guide/serving.md)",
             file=sys.stderr,
         )
     print(

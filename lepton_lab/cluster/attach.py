@@ -10,7 +10,7 @@ The embedded start works from any ``__main__`` (a script without a main guard, `
 interpreter shutdown) or does not finish (a worker that dies or hangs at start-up), ``attach``
 raises one :class:`ClusterError` line that says what to do, within ``timeout`` seconds, and
 keeps Dask's per-worker tracebacks in a log file instead of the terminal
-(docs/embedded-cluster.md).
+(docs/guide/embedded-cluster.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the browser is elsewhere and cannot reach it. jupyter-server-proxy serves it und
 server's URL instead, behind Jupyter's own authentication, and Dask writes every dashboard link
 (``client.dashboard_link``, cluster reprs, the lab's status) from one template,
 ``distributed.dashboard.link``. Setting that template is all the routing there is
-(docs/dashboard.md).
+(docs/guide/dashboard.md).
 """
 
 from __future__ import annotations

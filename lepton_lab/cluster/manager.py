@@ -177,7 +177,7 @@ class ClusterManager(LoggingConfigurable):
         help="Start the lab's own cluster with Dask's mutual TLS and a key pair made at start, "
         "so that only processes given its credentials (the lab's kernels, jobs and CLI, "
         "through the cluster file) can connect. Off: plain TCP that any local process can "
-        "use (docs/security.md). Also read from Dask's config key lepton-lab.cluster.tls "
+        "use (docs/guide/security.md). Also read from Dask's config key lepton-lab.cluster.tls "
         "(DASK_LEPTON_LAB__CLUSTER__TLS=False), which embedded clusters of scripts use.",
     )
     tls_dir = Unicode(
@@ -331,7 +331,7 @@ class ClusterManager(LoggingConfigurable):
                 client = get_client() if callable(get_client) else Client(self._cluster)
                 if choice.kind != "factory":
                     # the lab's workers keep glibc's allocator defaults (LabNanny); this
-                    # gives memory back once they are idle instead (docs/performance.md)
+                    # gives memory back once they are idle instead (docs/decisions/performance.md)
                     from lepton_lab.cluster.workers import IdleTrim
 
                     client.register_plugin(IdleTrim())

@@ -5,7 +5,8 @@ Dask's nanny spawns every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` so that f
 goes back to the OS at once. Setting that variable also switches off glibc's dynamic mmap
 threshold, so every allocation over 128 KiB becomes an ``mmap``/``munmap`` pair with fresh,
 zero-filled pages. A training step allocates many such tensors: the setting alone made the
-DDP step of ``bench/bench_peers.py`` 1.3x slower than under torchrun (docs/performance.md).
+DDP step of ``bench/bench_peers.py`` 1.3x slower than under torchrun
+(docs/decisions/performance.md).
 The lab's workers therefore start with glibc's defaults, and :class:`IdleTrim` gives memory
 back the way Dask wanted, with ``malloc_trim(0)`` once a worker has gone idle, instead of on
 every ``free``.
@@ -88,7 +89,7 @@ def _skip_main_while_spawning(original: Any) -> Any:
     Written by hand because neither multiprocessing nor Dask has a switch for it. A spawned
     child imports its parent's main script before it runs anything. Under ``jupyter lab``
     that script imports JupyterLab and Jupyter Server, about 2.5 s per worker, most of the
-    time from the server answering to its cluster being ready (docs/performance.md). In a
+    time from the server answering to its cluster being ready (docs/decisions/performance.md). In a
     user's script without an ``if __name__ == "__main__":`` guard, the import would run the
     script again in every worker. Dask's workers never need ``__main__``: functions defined
     there travel by value (cloudpickle). Other spawns in the process are left alone, except

@@ -1,5 +1,6 @@
 """Shapes of notifications: the rules a job, a schedule or the lab's settings hold
-(``notify=[...]``), and the log (``GET /notifications``). How they are sent: docs/notifications.md.
+(``notify=[...]``), and the log (``GET /notifications``). How they are sent:
+docs/guide/notifications.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Shapes of the deployment routes (``/deployments``...): a registered model version served
-over the Open Inference Protocol by a supervised MLServer process (docs/serving.md)."""
+over the Open Inference Protocol by a supervised MLServer process (docs/guide/serving.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Shapes of the usage routes (``/usage``, ``/usage/csv``): what runs, jobs, deployments,
 stored files and downloads used over a time window, grouped, and priced when the lab has
-prices (``c.LeptonLab.prices``). How the figures are measured: docs/usage.md."""
+prices (``c.LeptonLab.prices``). How the figures are measured: docs/guide/usage.md."""
 
 from __future__ import annotations
 

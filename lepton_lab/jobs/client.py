@@ -117,7 +117,7 @@ def submit(
 
     ``notify``: notification rules, e.g. ``[{"on": ["failed", "timed_out"], "channel":
     "email", "to": ["ann@example.com"]}, {"on": ["late"], "after": "2h", "channel":
-    "webhook", "url": "https://hooks.slack.com/..."}]`` (docs/notifications.md); a webhook URL
+    "webhook", "url": "https://hooks.slack.com/..."}]`` (docs/guide/notifications.md); a webhook URL
     is stored encrypted.
 
     ``options``: ``name``, ``cwd``, ``retry_backoff``, ``tags``, ``output_formats``

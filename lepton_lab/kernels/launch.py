@@ -20,8 +20,8 @@ def configure_device(device: str) -> str | None:
     """Apply device defaults to ``os.environ``; return the notice to show, if any."""
     os.environ[ENV_DEVICE] = device
     os.environ[ENV_POOL] = device
-    # ll.fit's Keras runs use Keras 3 on the torch backend (docs/cluster.md); the backend must
-    # be chosen before the notebook's first `import keras`. A user's own choice wins.
+    # ll.fit's Keras runs use Keras 3 on the torch backend (docs/decisions/cluster.md); the
+    # backend must be chosen before the notebook's first `import keras`. A user's own choice wins.
     os.environ.setdefault("KERAS_BACKEND", "torch")
     if device == "cpu":
         # Frameworks choose a visible GPU by default; the CPU kernel must not grab one.

@@ -6,8 +6,8 @@ exports a Keras model, a ``torch.nn.Module`` or a finished ``Run``'s model to ea
 reloads each artifact in its own runtime and compares its output with the original's, and
 records a numbered version with its lineage (run, job, notebook and its hash, parameters,
 metrics, git state, library versions). ``load(name, version="latest" | N | "@alias" |
-"best:<metric>", format=None)`` gives a ready object back. See docs/models.md.
-``serve("name@alias")`` serves a version over the Open Inference Protocol (docs/serving.md).
+"best:<metric>", format=None)`` gives a ready object back. See docs/guide/models.md.
+``serve("name@alias")`` serves a version over the Open Inference Protocol (docs/guide/serving.md).
 """
 
 from __future__ import annotations

@@ -143,7 +143,7 @@ class KerasFile(ModelFormat):
 
 class SavedModel(ModelFormat):
     """TensorFlow's SavedModel, written by Keras' ``model.export``: Keras 3.15 writes one from
-    the TensorFlow and JAX backends, not from torch (docs/models.md)."""
+    the TensorFlow and JAX backends, not from torch (docs/guide/models.md)."""
 
     name = "savedmodel"
     frameworks = ("keras",)

@@ -122,7 +122,7 @@ class LeptonLab(ExtensionApp):
         help="The lab's notification rules, for every job (or the ones they choose): "
         "[{'on': ['failed', 'timed_out'], 'channel': 'email', 'to': ['team@example.com'], "
         "'tags': ['nightly']}, {'on': ['late'], 'after': '2h', 'channel': 'webhook', 'url': "
-        "'https://hooks.slack.com/...', 'kinds': ['schedule']}]. See docs/notifications.md.",
+        "'https://hooks.slack.com/...', 'kinds': ['schedule']}]. See docs/guide/notifications.md.",
     )
     smtp = Dict(
         config=True,

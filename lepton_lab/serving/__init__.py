@@ -1,5 +1,5 @@
 """Serving: a registered version behind an Open Inference Protocol endpoint (MLServer), as a
-supervised deployment (docs/serving.md).
+supervised deployment (docs/guide/serving.md).
 
 ``serve("digits@production")`` is ``ll.models.serve``: it starts the deployment from this
 process and returns its handle (``.url``, ``.wait_ready()``, ``.stop()``). MLServer is
@@ -23,7 +23,7 @@ def require_mlserver() -> None:
     """A readable error where the ``serving`` extra is missing."""
     if importlib.util.find_spec("mlserver") is None:
         raise RuntimeError(
-            "serving needs MLServer: pip install 'lepton-lab[serving]' (docs/serving.md)"
+            "serving needs MLServer: pip install 'lepton-lab[serving]' (docs/guide/serving.md)"
         )
 
 

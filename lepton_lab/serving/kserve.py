@@ -3,7 +3,8 @@ Kubernetes cluster that runs KServe, beyond the one machine that ``lepton-lab se
 
 Nothing here talks to Kubernetes: :func:`inference_service` builds the manifest (a dict, YAML
 by :meth:`Manifest.yaml`) and :func:`stage_repository` copies the digest-checked artifact to
-the layout KServe's runtime reads. ``kubectl apply -f`` is the user's step. See docs/kserve.md.
+the layout KServe's runtime reads. ``kubectl apply -f`` is the user's step. See
+docs/guide/kserve.md.
 
 Why a repository layout: every format below is served by KServe's Triton runtime
 (``kserve-tritonserver`` starts ``tritonserver --model-store=/mnt/models``), and Triton reads

@@ -1,6 +1,6 @@
 """The MLServer inference runtime that serves one registered version.
 
-MLServer (docs/serving.md says why it was chosen) speaks the Open Inference Protocol; this
+MLServer (docs/guide/serving.md says why it was chosen) speaks the Open Inference Protocol; this
 runtime gives it the model: it loads the artifact with the same format loaders as
 ``ll.models.load``, declares the inputs and outputs (datatypes and shapes) the protocol's
 metadata shows, checks every request against them, and batches concurrent requests.

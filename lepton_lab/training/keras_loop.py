@@ -1,6 +1,6 @@
 """Keras ``model.fit`` data-parallel across Dask workers, on Keras 3's torch backend.
 
-Why this mechanism (see docs/cluster.md): Keras 3's own ``model.fit`` under TensorFlow's
+Why this mechanism (see docs/decisions/cluster.md): Keras 3's own ``model.fit`` under TensorFlow's
 ``MultiWorkerMirroredStrategy`` fails across processes (keras-team/keras#20585), a process can
 join only one MWMS cluster (so a second run in the same worker hangs), and Keras 3.15 has no
 torch-backend distribution API. On the torch backend a Keras model *is* a ``torch.nn.Module``

@@ -61,7 +61,7 @@ def _watch(conn: Any, ctx: ChildContext) -> None:
 def _strategy(tf: Any, world: int) -> Any:
     """MWMS across ranks; one rank: MirroredStrategy over its GPUs when it has several, else
     TensorFlow's default strategy. A one-device MirroredStrategy made each step ~30% slower
-    than plain ``model.fit`` here (bench/bench_tensorflow.py, docs/tensorflow.md), and the
+    than plain ``model.fit`` here (bench/bench_tensorflow.py, docs/guide/tensorflow.md), and the
     default strategy has the same API (scope, run, reduce, distribute_datasets_from_function)."""
     if world > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()

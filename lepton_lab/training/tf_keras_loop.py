@@ -4,7 +4,7 @@ Runs in a rank's TensorFlow process (``tf_child``), where ``ctx.strategy`` is a
 ``MultiWorkerMirroredStrategy``: ``model_fn()`` is called in ``strategy.scope()`` and the
 user's own ``model.fit`` runs with their callbacks plus the reporter. ``tf.keras`` there is
 ``tf_keras`` (Keras 2): Keras 3's ``fit`` under MWMS fails with the installed versions
-(keras-team/keras#20585, measured in docs/tensorflow.md).
+(keras-team/keras#20585, measured in docs/guide/tensorflow.md).
 
 Data, as a TensorFlow user would expect it:
 - ``(x, y)`` arrays: each rank takes its equal share (``equal_shard``) and batches it by

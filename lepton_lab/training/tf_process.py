@@ -1,7 +1,7 @@
 """A TensorFlow rank: a fresh child process of its Dask worker, supervised by the worker's task.
 
 Why a child process: a process can join only one ``MultiWorkerMirroredStrategy`` cluster (a
-second strategy in the same process hangs; see docs/tensorflow.md), so every attempt of every
+second strategy in the same process hangs; see docs/guide/tensorflow.md), so every attempt of every
 run gets fresh processes while the Dask workers stay up for the next run. The task on the
 worker supervises its child: it forwards the child's reports as distributed events (the same
 topic a torch rank writes to), passes a stop on, bounds the rendezvous, and kills the child

@@ -1,6 +1,6 @@
 """``RunMonitor``: the live view of a run in the notebook (what displaying a ``Run`` shows).
 
-Curves are bqplot marks (docs/widgets.md says why bqplot): their data are numpy arrays sent as
+Curves are bqplot marks (docs/guide/widgets.md says why bqplot): their data are numpy arrays sent as
 binary buffers, one mark per metric, train and ``val_`` values of a metric on one chart.
 """
 

@@ -115,7 +115,7 @@ def test_cluster_widget_in_a_lab_kernel_scales_the_labs_cluster(lab: BrowserLab)
             "print(cw.status['dashboard_link'])",
         )
         assert out.splitlines()[0] == "local 2 False", out
-        # through the Jupyter server, not 127.0.0.1 (docs/dashboard.md)
+        # through the Jupyter server, not 127.0.0.1 (docs/guide/dashboard.md)
         assert re.fullmatch(r"/proxy/\d+/status", out.splitlines()[1]), out
         out = execute(kernel, "cw.scale(3); cw.update(); print(cw.status['totals']['workers'])")
         assert out.strip() == "3", out

@@ -16,7 +16,7 @@ async def test_status_reports_the_local_cluster_and_its_workers(cluster_status):
     assert status["mode"] == "local"
     assert status["owned"] is True
     assert "CPU LocalCluster" in status["reason"]
-    assert status["scheduler_address"].startswith("tls://127.0.0.1:")  # docs/security.md
+    assert status["scheduler_address"].startswith("tls://127.0.0.1:")  # docs/guide/security.md
     # through the test server's own URL (jupyter-server-proxy), not 127.0.0.1
     assert re.fullmatch(r"/a%40b/proxy/\d+/status", status["dashboard_link"]), status
     assert status["totals"]["workers"] == 2

@@ -1,7 +1,7 @@
 """bench/gpu_check.py in its CPU mode: a real cluster and real runs, with the GPU rows skipped.
 
-The GPU mode needs a GPU machine (docs/gpu.md); here the check must run the CPU parts, pass
-them, name what it skipped and why, and fail (exit 1) when a part it runs breaks.
+The GPU mode needs a GPU machine (docs/decisions/gpu.md); here the check must run the CPU parts,
+pass them, name what it skipped and why, and fail (exit 1) when a part it runs breaks.
 """
 
 from __future__ import annotations

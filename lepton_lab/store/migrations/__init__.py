@@ -12,7 +12,7 @@ stamped 0001 and upgraded in place with its rows. A database at a revision this 
 know was written by a newer Lepton Lab: :class:`StoreVersionError`, and nothing is touched.
 
 ``python -m lepton_lab.store.migrations revision -m "..."`` writes a new migration (see
-docs/store.md).
+docs/decisions/store.md).
 """
 
 from __future__ import annotations

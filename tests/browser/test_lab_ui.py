@@ -36,6 +36,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(110)]
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "browser"
+#: the README's and the docs' pictures: retaken by every browser run, so they show today's UI
+DOC_IMAGES = REPO / "docs" / "images"
 CHROMIUM = os.environ.get("LEPTON_LAB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -185,6 +187,15 @@ def shot(page: Any, name: str) -> Path:
     return path
 
 
+def doc_shot(target: Any, name: str) -> Path:
+    """A screenshot (of a page or one element) that the README and the docs show."""
+    DOC_IMAGES.mkdir(parents=True, exist_ok=True)
+    path = DOC_IMAGES / name
+    target.screenshot(path=str(path))
+    assert path.stat().st_size > 1000, path
+    return path
+
+
 # --------------------------------------------------------------------------------------------
 # fixtures
 
@@ -331,6 +342,7 @@ def test_sidebar_follows_scaling(lab: BrowserLab, page: Any) -> None:
     expect(sidebar.locator(".lepton-scheduler-address")).to_have_text(status["scheduler_address"])
     expect(sidebar.locator(".lepton-memory")).to_have_text(re.compile(r".+ / .+"))
     shot(page, "lab-sidebar.png")
+    doc_shot(page, "lab-sidebar.png")
 
     try:
         code, body = lab.request("PATCH", "lepton-lab/api/cluster", {"workers": 3})

@@ -17,6 +17,7 @@ from tests.browser.test_lab_ui import (  # noqa: F401 - fixtures used by name
     LEPTON,
     BrowserLab,
     browser,
+    doc_shot,
     installed_labextension,
     open_notebook,
     page,
@@ -91,6 +92,7 @@ def test_run_monitor_renders_moves_and_stops(lab: BrowserLab, page: Any) -> None
     assert lab.kernel_of(name) == ("lepton-cpu", "idle")
     expect(monitor.locator("tr.lepton-rank")).to_have_count(2)
     Path(shot(page, "run-monitor.png"))
+    doc_shot(monitor, "run-monitor.png")
 
     monitor.locator("button.lepton-stop").click()
     expect(status).to_have_text("stopped", timeout=60_000)

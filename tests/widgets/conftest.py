@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "notebooks" / "widgets_demo.ipynb"
+DEMO = REPO / "tests" / "fixtures" / "notebooks" / "widgets_demo.ipynb"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
 	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
 
-.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean gpu-wheels
+.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean gpu-wheels docs docs-deps
 
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
@@ -33,6 +33,24 @@ $(STAMP): $(SOURCES)
 # extra; the package and its tests never need them.
 bench-deps: $(STAMP)
 	$(BIN)/python -m pip install --quiet ".[bench]"
+
+# The docs site (docs/conf.py): Sphinx builds the HTML, executing the demo notebooks (their
+# outputs are cached in docs/_build/.jupyter_cache), then checks every link; a warning fails
+# either step. Internal links are always checked, external ones only with
+# LEPTON_LAB_DOCS_EXTERNAL_LINKS=1 (they need the internet).
+docs: docs-deps
+	$(BIN)/sphinx-build -W --keep-going -b html -d docs/_build/doctrees docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -b linkcheck -d docs/_build/doctrees docs docs/_build/linkcheck
+
+# The `docs` extra's requirements, read from pyproject.toml, less lepton-lab itself: $(STAMP)
+# installed the package with the extras the notebooks need, and reinstalling it would rebuild
+# the wheel.
+DOCS_REQUIREMENTS := import sys; t = __import__("tomllib" if sys.version_info >= (3, 11) \
+	else "pip._vendor.tomli", fromlist=["loads"]); extra = t.load(open("pyproject.toml", "rb")) \
+	["project"]["optional-dependencies"]["docs"]; print(" ".join(r for r in extra \
+	if not r.startswith("lepton-lab")))
+docs-deps: $(STAMP)
+	$(BIN)/python -m pip install --quiet $$($(BIN)/python -c '$(DOCS_REQUIREMENTS)')
 
 # Browser tests drive Debian's chromium through Playwright (Playwright's own browser
 # download cannot reach its host here).

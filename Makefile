@@ -7,7 +7,7 @@ SOURCES := pyproject.toml $(shell find lepton_lab kernels jupyter-config labexte
 	labextension/style labextension/schema -type f -not -path '*/__pycache__/*' \
 	-not -path 'lepton_lab/labextension/*' 2>/dev/null) labextension/package.json
 
-.PHONY: demo test lab bench-deps browser-deps postgres-deps wheel clean gpu-wheels docs docs-deps
+.PHONY: demo test lab binder-check bench-deps browser-deps postgres-deps wheel clean gpu-wheels docs docs-deps
 
 demo: $(STAMP)  ## the end-to-end demo on the embedded local cluster
 	$(BIN)/lepton-lab demo
@@ -18,6 +18,12 @@ test: $(STAMP) browser-deps postgres-deps  ## every suite: TS lint + jest, then 
 
 lab: $(STAMP)  ## JupyterLab with the Lepton Lab extension
 	$(BIN)/jupyter lab
+
+# Binder replayed on this machine (tests/binder): binder/postBuild into a fresh virtual
+# environment, then the quickstart notebook as a job in a jupyter lab from it, under Binder's
+# 2 GB. It builds that environment from scratch (minutes), so CI runs it after `test`.
+binder-check: $(STAMP)
+	$(BIN)/pytest -o addopts="-ra" tests/binder
 
 # The package is installed as a user gets it: a wheel built from this tree (the hatch build
 # hook compiles the TypeScript extension), so tests exercise the wheel's kernelspecs,

@@ -46,8 +46,6 @@ version = release
 extensions = [
     "myst_nb",
     "sphinx.ext.autodoc",
-    "sphinx.ext.autosummary",
-    "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinxarg.ext",
     "sphinxcontrib.mermaid",
@@ -76,11 +74,11 @@ nb_render_markdown_format = "myst"
 
 # -- API reference -----------------------------------------------------------------------------
 autodoc_member_order = "bysource"
-autodoc_typehints = "description"
+# the docstrings are prose with ``literals`` (no numpydoc/Google sections): types stay in the
+# signatures, where a dataclass's private fields do not turn into a list of "parameters"
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
 autodoc_default_options = {"show-inheritance": False}
-autosummary_generate = False
-napoleon_google_docstring = False
-napoleon_numpy_docstring = True
 # Frameworks the docstrings name but the build need not resolve
 nitpicky = False
 intersphinx_mapping = {

@@ -76,7 +76,7 @@ def traits_rst(cls: Any, prefix: str | None = None) -> str:
         kind = type(trait).__name__
         lines.append(f"``c.{prefix}.{name}`` : {kind}")
         if name in dynamic:
-            default = "computed when the class starts (see below)"
+            default = "computed at start (see the description)"
         else:
             try:
                 default = f"``{trait.default_value_repr()}``"

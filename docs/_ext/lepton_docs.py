@@ -99,6 +99,7 @@ class _RstDirective(SphinxDirective):
     (as MyST's ``eval-rst`` does) and the nodes moved over; Sphinx's roles work there too."""
 
     def parse(self, text: str) -> list[nodes.Node]:
+        self.env.note_dependency(__file__)  # the page changes when this generator does
         doc = new_document(self.get_source_info()[0], self.state.document.settings)
         doc.reporter = self.state.document.reporter
         RstParser().parse(text, doc)

@@ -170,15 +170,19 @@ def cli_parser() -> Any:
 
     from lepton_lab.cli.main import build_parser
 
+    def plain(text: str | None) -> str | None:
+        # ``code`` (the module docstring's) stays code; the rest is text as written
+        return _text(text.replace("``", "`")) if text else text
+
     def escape(parser: argparse.ArgumentParser) -> None:
-        parser.description = _plain(parser.description)
-        parser.epilog = _plain(parser.epilog)
+        parser.description = plain(parser.description)
+        parser.epilog = plain(parser.epilog)
         for action in parser._actions:
             if action.help not in (None, argparse.SUPPRESS):
-                action.help = _plain(action.help)
+                action.help = plain(action.help)
             if isinstance(action, argparse._SubParsersAction):
                 for choice in action._choices_actions:
-                    choice.help = _plain(choice.help)
+                    choice.help = plain(choice.help)
                 for sub in set(action.choices.values()):
                     escape(sub)
 
@@ -205,6 +209,12 @@ def ipython_lexer(app: Sphinx, docname: str, source: list[str]) -> None:
         source[0] = json.dumps(nb)
 
 
+def always_reread(app: Sphinx, env: Any, added: set, changed: set, removed: set) -> list[str]:
+    """sphinx-argparse records no dependency on the parser's modules: the CLI page is read
+    on every build (it takes milliseconds), so an edited help text always shows."""
+    return ["reference/cli"] if "reference/cli" in env.found_docs else []
+
+
 def write_openapi(app: Sphinx) -> None:
     from lepton_lab.server.openapi import openapi_document
 
@@ -223,6 +233,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("lepton-openapi", OpenAPIDirective)
     app.connect("builder-inited", write_openapi)
     app.connect("source-read", ipython_lexer)
+    app.connect("env-get-outdated", always_reread)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
 
 

@@ -123,6 +123,32 @@ def keras_predict(model: Any, x: np.ndarray) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(model(x, training=False)))
 
 
+@contextlib.contextmanager
+def without_tensorflow_probe() -> Any:
+    """Keras' (de)serializer asks whether TensorFlow is importable, importing it to find out,
+    only to recognise ``tf.TensorShape`` values. None can exist in a process that has not
+    imported TensorFlow, and the probe cost a torch-backend kernel about 450 MB wherever
+    TensorFlow is installed (the Binder quickstart went over 2 GB with it). So while a process
+    without TensorFlow saves or loads, Keras' lazy module answers "not available"; afterwards
+    it asks again. Keras keeps that lazy module in a private module: if it moves, nothing is
+    skipped."""
+    lazy = None
+    if "tensorflow" not in sys.modules:
+        with contextlib.suppress(ImportError, AttributeError):
+            from keras.src.utils import module_utils
+
+            if module_utils.tensorflow._available is None:
+                lazy = module_utils.tensorflow
+    if lazy is None:
+        yield
+        return
+    lazy._available = False
+    try:
+        yield
+    finally:
+        lazy._available = None
+
+
 class KerasFile(ModelFormat):
     name = "keras"
     frameworks = ("keras",)
@@ -130,12 +156,14 @@ class KerasFile(ModelFormat):
     atol = rtol = 1e-6
 
     def export(self, model: Any, path: Path, example: np.ndarray, staged: dict[str, Path]) -> None:
-        model.save(str(path))
+        with without_tensorflow_probe():
+            model.save(str(path))
 
     def load(self, path: Path, **options: Any) -> Any:
         import keras
 
-        return keras.models.load_model(str(path), compile=options.get("compile", True))
+        with without_tensorflow_probe():
+            return keras.models.load_model(str(path), compile=options.get("compile", True))
 
     def predict(self, loaded: Any, x: np.ndarray) -> np.ndarray:
         return keras_predict(loaded, x)

@@ -116,32 +116,35 @@ class BinderLab(LabServer):
         return [self.python, *super().command()[1:]]
 
 
-def tree_memory(pid: int) -> int:
-    """Proportional set size of a process and its descendants (shared pages counted once)."""
-    total = 0
+def tree_memory(pid: int) -> tuple[int, list[tuple[int, str]]]:
+    """Proportional set size of a process and its descendants (shared pages counted once),
+    and each process's share with its command line."""
+    parts: list[tuple[int, str]] = []
     try:
         top = psutil.Process(pid)
         procs = [top, *top.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return 0
+        return 0, parts
     for proc in procs:
         try:
-            total += proc.memory_full_info().pss
+            parts.append((proc.memory_full_info().pss, " ".join(proc.cmdline())[:100]))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return sum(size for size, _ in parts), parts
 
 
 def test_the_quickstart_runs_as_a_job_in_binders_memory(binder):
     lab = BinderLab(binder)
-    peak = 0
+    peak, at_peak = 0, []
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, at_peak
         while not stop.is_set():
             if lab.proc is not None:
-                peak = max(peak, tree_memory(lab.proc.pid))
+                total, parts = tree_memory(lab.proc.pid)
+                if total > peak:
+                    peak, at_peak = total, parts
             stop.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -158,8 +161,7 @@ def test_the_quickstart_runs_as_a_job_in_binders_memory(binder):
         assert cluster["status"] == "running", cluster
         assert len(cluster["workers"]) == 2, cluster
         assert {w["nthreads"] for w in cluster["workers"]} == {1}
-        assert {w["memory_limit"] for w in cluster["workers"]} == {900 << 20}
-        assert "job queue on (1 at once" in lab.log_path.read_text()
+        assert {w["memory_limit"] for w in cluster["workers"]} == {1536 << 20}
         status, job = lab.request(
             "POST", "lepton-lab/api/jobs", {"path": "01_quickstart.ipynb", "parameters": {}}
         )
@@ -178,4 +180,6 @@ def test_the_quickstart_runs_as_a_job_in_binders_memory(binder):
         sampler.join(5)
         lab.stop()
     print(f"peak memory of the Binder lab tree running the quickstart: {peak / 2**20:.0f} MiB")
+    for size, command in sorted(at_peak, reverse=True):
+        print(f"  {size / 2**20:6.0f} MiB  {command}")
     assert 0 < peak < BINDER_MEMORY, f"{peak / 2**20:.0f} MiB"

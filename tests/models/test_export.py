@@ -323,3 +323,41 @@ def test_savedmodel_from_the_tensorflow_backend(lab, tmp_path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(again(xh, training=False)), expected, atol=1e-5, rtol=1e-5
     )
+
+
+NO_TENSORFLOW_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import keras
+    import lepton_lab as ll
+
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    version = ll.models.register(model, "no-tf", formats=["keras"])
+    loaded = ll.models.load("no-tf", format="keras")
+    out = loaded.predict(np.zeros((2, 64), "float32"), verbose=0)
+    assert out.shape == (2, 10), out.shape
+    assert version.formats == ["keras"], version.formats
+    print("tensorflow imported:", "tensorflow" in sys.modules)
+    from keras.src.utils import module_utils
+    print("probe reset:", module_utils.tensorflow._available is None)
+    """
+)
+
+
+def test_a_torch_backend_keras_file_is_saved_and_loaded_without_importing_tensorflow(tmp_path):
+    """Keras' serializer imports TensorFlow (about 450 MB) just to ask whether it is there;
+    registering and loading a .keras file from a torch-backend process must not pay that."""
+    pytest.importorskip("tensorflow")  # the probe only costs anything where TF is installed
+    env = dict(os.environ, KERAS_BACKEND="torch", LEPTON_LAB_STATE_DIR=str(tmp_path / "state"))
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TENSORFLOW_SCRIPT],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "tensorflow imported: False" in done.stdout, done.stdout
+    assert "probe reset: True" in done.stdout, done.stdout

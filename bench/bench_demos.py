@@ -22,7 +22,6 @@ server does: the figures then leave the workers out (they are not the job's proc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -125,26 +124,10 @@ def main() -> None:
     )
     cluster = None
     if args.shared_cluster:
-        from lepton_lab.cluster.manager import ClusterManager
+        sys.path.insert(0, str(REPO))  # tests.support, as bench_cluster.py does
+        from tests.support.labcluster import start_published_cluster
 
-        cluster = ClusterManager(
-            mode="local",
-            n_workers=2,
-            threads_per_worker=1,
-            memory_limit="2GiB",
-            dashboard_address="127.0.0.1:0",
-        )
-        cluster.start()
-        cluster_file = state / "cluster.json"
-        cluster_file.write_text(
-            json.dumps(
-                {
-                    "status": "running",
-                    "scheduler_address": cluster.scheduler_address,
-                    "security": cluster.client_security(),
-                }
-            )
-        )
+        cluster, cluster_file = start_published_cluster(state)
         env.update(
             LEPTON_LAB_CLUSTER_FILE=str(cluster_file),
             LEPTON_LAB_SCHEDULER_ADDRESS=cluster.scheduler_address,

@@ -36,6 +36,7 @@ from lepton_lab.models import api as models_api
 from lepton_lab.models.registry import ModelRegistry
 from lepton_lab.services.jobs import JobService
 from lepton_lab.store import Store, open_store
+from tests.support.labcluster import start_published_cluster
 from tests.support.tf_processes import tf_children, wait_no_children
 
 # generous per test; the whole module takes about 3 minutes on 2 cores
@@ -89,24 +90,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     them: the scheduler address and the cluster file in the environment."""
     state = tmp_path_factory.mktemp("demos") / "state"
     state.mkdir()
-    cluster = ClusterManager(
-        mode="local",
-        n_workers=2,
-        threads_per_worker=1,
-        memory_limit="2GiB",
-        dashboard_address="127.0.0.1:0",
-    )
-    cluster.start()
-    cluster_file = state / "cluster.json"
-    cluster_file.write_text(
-        json.dumps(
-            {
-                "status": "running",
-                "scheduler_address": cluster.scheduler_address,
-                "security": cluster.client_security(),
-            }
-        )
-    )
+    cluster, cluster_file = start_published_cluster(state)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LEPTON_LAB_STATE_DIR", str(state))
         mp.setenv("LEPTON_LAB_DATABASE_URL", f"sqlite:///{state / 'lab.db'}")

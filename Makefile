@@ -23,7 +23,7 @@ lab: $(STAMP)  ## JupyterLab with the Lepton Lab extension
 # environment, then the quickstart notebook as a job in a jupyter lab from it, under Binder's
 # 2 GB. It builds that environment from scratch (minutes), so CI runs it after `test`.
 binder-check: $(STAMP)
-	$(BIN)/pytest -o addopts="-ra" tests/binder
+	$(BIN)/pytest -o addopts="-ra" -s tests/binder  # -s: the install time and the memory figures
 
 # The package is installed as a user gets it: a wheel built from this tree (the hatch build
 # hook compiles the TypeScript extension), so tests exercise the wheel's kernelspecs,

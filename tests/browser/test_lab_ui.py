@@ -224,6 +224,14 @@ def browser() -> Iterator[Any]:
             chromium.close()
 
 
+def _replaced_kernels_subshell_request(error: str) -> bool:
+    """JupyterLab asks an ipykernel 7 kernel for a subshell as it connects; when the notebook's
+    kernel is replaced (the CPU/GPU switch) before the reply, JupyterLab's kernel connection
+    rejects that request's future with no handler. The rejection is JupyterLab's own, about a
+    kernel that is gone, and nothing of the extension's (CI saw it once in the switch test)."""
+    return error.startswith("Error: Canceled future for create_subshell_request message")
+
+
 @pytest.fixture
 def page(lab: BrowserLab, browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser context on a freshly reset lab layout (launcher open)."""
@@ -239,6 +247,7 @@ def page(lab: BrowserLab, browser: Any, request: pytest.FixtureRequest) -> Itera
         # the reset layout ends with the launcher in the main area: the app is fully restored
         pg.wait_for_selector(".jp-Launcher-body .jp-LauncherCard", timeout=UI_TIMEOUT_MS)
         yield pg
+        errors = [e for e in errors if not _replaced_kernels_subshell_request(e)]
         assert not errors, f"uncaught errors in the page: {errors}"
     finally:
         failed = getattr(request.node, "rep_call", None)

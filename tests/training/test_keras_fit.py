@@ -30,7 +30,8 @@ def test_keras_on_two_workers_learns_digits_with_identical_weights(fit, digits, 
         digits_model,
         data=(x, y),
         validation_data=(xv, yv),
-        epochs=10,
+        # 15 epochs: at 10 the last epoch's held-out accuracy sat at 0.90 and CI once saw 0.899
+        epochs=15,
         batch_size=32,
         workers=2,
         callbacks=[epoch_marker_callback(str(marks))],
@@ -44,10 +45,10 @@ def test_keras_on_two_workers_learns_digits_with_identical_weights(fit, digits, 
     loss, accuracy = run.model.evaluate(xv, yv, verbose=0)
     assert accuracy >= 0.9
     # the user's own callback ran on both ranks, every epoch
-    assert len(list(marks.iterdir())) == 10 * 2
+    assert len(list(marks.iterdir())) == 15 * 2
     names = {m["name"] for m in run.metrics()}
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= names
-    assert run.record()["params"]["epochs"] == 10
+    assert run.record()["params"]["epochs"] == 15
 
 
 def test_keras_runs_follow_each_other_in_the_same_workers(fit, digits):

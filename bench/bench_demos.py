@@ -31,16 +31,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = REPO / "notebooks"
-ORDER = [
-    "01_quickstart.ipynb",
-    "02_pytorch_ddp.ipynb",
-    "03_tensorflow.ipynb",
-    "04_notebook_to_job.ipynb",
-    "05_evaluate_promote_serve.ipynb",
-    "06_gpu.ipynb",
-    "evaluate.ipynb",
-]
+sys.path.insert(0, str(REPO))  # tests.support, as bench_cluster.py does
+from tests.support.demos import NOTEBOOKS, ORDER  # noqa: E402
 
 
 def notebooks(only: list[str] | None) -> list[str]:
@@ -124,7 +116,6 @@ def main() -> None:
     )
     cluster = None
     if args.shared_cluster:
-        sys.path.insert(0, str(REPO))  # tests.support, as bench_cluster.py does
         from tests.support.labcluster import start_published_cluster
 
         cluster, cluster_file = start_published_cluster(state)

@@ -36,23 +36,13 @@ from lepton_lab.models import api as models_api
 from lepton_lab.models.registry import ModelRegistry
 from lepton_lab.services.jobs import JobService
 from lepton_lab.store import Store, open_store
+from tests.support.demos import NOTEBOOKS, ORDER
 from tests.support.labcluster import start_published_cluster
 from tests.support.tf_processes import tf_children, wait_no_children
 
 # generous per test; the whole module takes about 3 minutes on 2 cores
 pytestmark = pytest.mark.timeout(420)
 
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-#: every notebook in notebooks/, in the order they run here (a new one must be added)
-ORDER = [
-    "01_quickstart.ipynb",
-    "02_pytorch_ddp.ipynb",
-    "03_tensorflow.ipynb",
-    "04_notebook_to_job.ipynb",
-    "05_evaluate_promote_serve.ipynb",
-    "06_gpu.ipynb",
-    "evaluate.ipynb",
-]
 DEMOS = [name for name in ORDER if name[:2].isdigit()]
 
 

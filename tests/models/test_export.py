@@ -248,6 +248,23 @@ def test_savedmodel_is_refused_on_the_torch_backend_before_anything_is_written(l
     assert files_under(lab["state"]) == files
 
 
+def run_script(
+    script: str, backend: str, state: Path, cwd: Path, *args: str
+) -> subprocess.CompletedProcess:
+    """``script`` in a fresh Python on a Keras backend and store of its own; it must succeed."""
+    env = dict(os.environ, KERAS_BACKEND=backend, LEPTON_LAB_STATE_DIR=str(state))
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 SAVEDMODEL_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
@@ -290,16 +307,7 @@ def folder_digest(folder: Path) -> str:
 def test_savedmodel_from_the_tensorflow_backend(lab, tmp_path):
     pytest.importorskip("tensorflow")
     reference_file = tmp_path / "reference.npy"
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", LEPTON_LAB_STATE_DIR=str(lab["state"]))
-    done = subprocess.run(
-        [sys.executable, "-c", SAVEDMODEL_SCRIPT, str(reference_file)],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_script(SAVEDMODEL_SCRIPT, "tensorflow", lab["state"], tmp_path, str(reference_file))
     printed = json.loads(done.stdout.strip().splitlines()[-1])
     assert [a["format"] for a in printed["artifacts"]] == ["keras", "savedmodel"]
     assert printed["versions"]["keras.backend"] == "tensorflow"
@@ -349,15 +357,6 @@ def test_a_torch_backend_keras_file_is_saved_and_loaded_without_importing_tensor
     """Keras' serializer imports TensorFlow (about 450 MB) just to ask whether it is there;
     registering and loading a .keras file from a torch-backend process must not pay that."""
     pytest.importorskip("tensorflow")  # the probe only costs anything where TF is installed
-    env = dict(os.environ, KERAS_BACKEND="torch", LEPTON_LAB_STATE_DIR=str(tmp_path / "state"))
-    done = subprocess.run(
-        [sys.executable, "-c", NO_TENSORFLOW_SCRIPT],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_script(NO_TENSORFLOW_SCRIPT, "torch", tmp_path / "state", tmp_path)
     assert "tensorflow imported: False" in done.stdout, done.stdout
     assert "probe reset: True" in done.stdout, done.stdout
